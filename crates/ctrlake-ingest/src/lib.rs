@@ -1,0 +1,26 @@
+//! The lake writer: raw CTR bytes in, Hive-partitioned Parquet files and dead letters out.
+//!
+//! - [`writer`]: the library API every ingest path shares (file backfill, Lambda, Kinesis
+//!   poller): decode a batch of raw records, encode Parquet and dead-letter files named after
+//!   their [`origin`], write them atomically to a [`Lake`].
+//! - [`backfill`]: `ctrlake ingest files` — stream many large sources through that API on all
+//!   cores with bounded memory.
+//!
+//! DataFusion is deliberately absent: this crate links into the Lambda and must stay small.
+
+pub mod backfill;
+pub mod framing;
+pub mod lake;
+pub mod origin;
+pub mod source;
+pub mod writer;
+
+
+pub use lake::{Lake, LakeError};
+pub use origin::Origin;
+pub use source::{Source, SourceError, resolve_sources};
+pub use writer::{
+    DeadLetter, DecodedRecords, EncodedFile, KinesisRecordRef, LakeCompression, WriterOptions,
+    decode_bytes, decode_kinesis_records, encode_batch, encode_dead_letter_file,
+    encode_parquet_file,
+};

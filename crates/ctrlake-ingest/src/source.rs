@@ -1,0 +1,285 @@
+//! Input sources for a backfill: local files, globs and directories, stdin, and S3 objects.
+//!
+//! Sources are resolved up front into a sorted, de-duplicated list so that a run is
+//! reproducible: the same arguments read the same bytes in the same order, which is what makes
+//! the output file names (derived from source and byte range) stable across re-runs.
+//! Each source is read as one byte stream; gzip is detected by its magic bytes (multi-member
+//! gzip, as `cat a.gz b.gz` makes, is read whole).
+
+use std::io::{self, BufRead, BufReader, Read};
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use bytes::{Buf, Bytes};
+use futures::stream::{BoxStream, StreamExt};
+use object_store::path::Path;
+use object_store::{ObjectStore, ObjectStoreExt};
+use tokio::runtime::Handle;
+
+use crate::lake::s3_store;
+
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    #[error("{input}: no such file, directory or glob match")]
+    NotFound { input: String },
+    #[error("{input}: invalid glob pattern: {source}")]
+    Glob {
+        input: String,
+        #[source]
+        source: glob::PatternError,
+    },
+    #[error("{input}: {source}")]
+    Io {
+        input: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{input}: {source}")]
+    Store {
+        input: String,
+        #[source]
+        source: object_store::Error,
+    },
+}
+
+/// Where a source's bytes are.
+#[derive(Clone)]
+pub enum SourceLocation {
+    Local(PathBuf),
+    Stdin,
+    Object {
+        store: Arc<dyn ObjectStore>,
+        path: Path,
+    },
+}
+
+/// One input stream of CTRs.
+#[derive(Clone)]
+pub struct Source {
+    /// `file:///abs/path`, `s3://bucket/key` or `stdin`; written into every row's `source_uri`.
+    pub uri: String,
+    pub location: SourceLocation,
+    /// Size in bytes as stored (compressed), when known: used for progress.
+    pub size: Option<u64>,
+    /// Last-modified time in epoch milliseconds: the rows' `arrival_timestamp`.
+    pub modified_ms: Option<i64>,
+}
+
+impl std::fmt::Debug for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Source")
+            .field("uri", &self.uri)
+            .field("size", &self.size)
+            .finish()
+    }
+}
+
+/// Resolves command-line inputs into sources: `-` is stdin, `s3://bucket/key` one object,
+/// `s3://bucket/prefix` every object under it, a directory every file under it (recursively,
+/// hidden files skipped), a pattern with `*`, `?` or `[` its glob matches.
+pub fn resolve_sources(inputs: &[String], runtime: &Handle) -> Result<Vec<Source>, SourceError> {
+    let mut sources = Vec::new();
+    for input in inputs {
+        if input == "-" {
+            sources.push(Source {
+                uri: "stdin".to_owned(),
+                location: SourceLocation::Stdin,
+                size: None,
+                modified_ms: None,
+            });
+        } else if let Some(rest) = input.strip_prefix("s3://") {
+            sources.extend(runtime.block_on(resolve_s3(input, rest))?);
+        } else {
+            sources.extend(resolve_local(input)?);
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    sources.retain(|s| seen.insert(s.uri.clone()));
+    Ok(sources)
+}
+
+fn resolve_local(input: &str) -> Result<Vec<Source>, SourceError> {
+    let io_error = |source| SourceError::Io {
+        input: input.to_owned(),
+        source,
+    };
+    let path = crate::lake::local_path(input);
+    let mut files: Vec<PathBuf> = Vec::new();
+    if path.is_dir() {
+        for entry in walkdir::WalkDir::new(path)
+            .sort_by_file_name()
+            .into_iter()
+            .filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
+        {
+            let entry = entry.map_err(|e| io_error(e.into()))?;
+            if entry.file_type().is_file() {
+                files.push(entry.into_path());
+            }
+        }
+    } else if path.exists() {
+        files.push(path.to_path_buf());
+    } else if input.contains(['*', '?', '[']) {
+        let matches = glob::glob(input).map_err(|source| SourceError::Glob {
+            input: input.to_owned(),
+            source,
+        })?;
+        for entry in matches {
+            let file = entry.map_err(|e| io_error(e.into()))?;
+            if file.is_file() {
+                files.push(file);
+            }
+        }
+        files.sort();
+    }
+    if files.is_empty() {
+        return Err(SourceError::NotFound {
+            input: input.to_owned(),
+        });
+    }
+    files
+        .into_iter()
+        .map(|file| {
+            let absolute = std::fs::canonicalize(&file).map_err(io_error)?;
+            let metadata = std::fs::metadata(&absolute).map_err(io_error)?;
+            let modified_ms = metadata
+                .modified()
+                .ok()
+                .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                .and_then(|d| i64::try_from(d.as_millis()).ok());
+            Ok(Source {
+                uri: format!("file://{}", absolute.display()),
+                location: SourceLocation::Local(absolute),
+                size: Some(metadata.len()),
+                modified_ms,
+            })
+        })
+        .collect()
+}
+
+async fn resolve_s3(input: &str, rest: &str) -> Result<Vec<Source>, SourceError> {
+    let store_error = |source| SourceError::Store {
+        input: input.to_owned(),
+        source,
+    };
+    let (bucket, key) = rest.split_once('/').unwrap_or((rest, ""));
+    let store = s3_store(bucket).map_err(store_error)?;
+    let source = |meta: object_store::ObjectMeta| Source {
+        uri: format!("s3://{bucket}/{}", meta.location),
+        location: SourceLocation::Object {
+            store: store.clone(),
+            path: meta.location.clone(),
+        },
+        size: Some(meta.size),
+        modified_ms: Some(meta.last_modified.timestamp_millis()),
+    };
+    let key = key.trim_end_matches('/');
+    if !key.is_empty() && !rest.ends_with('/') {
+        if let Ok(meta) = store.head(&Path::from(key)).await {
+            return Ok(vec![source(meta)]);
+        }
+    }
+    let prefix = (!key.is_empty()).then(|| Path::from(key));
+    let mut listed: Vec<object_store::ObjectMeta> = store
+        .list(prefix.as_ref())
+        .map(|r| r.map_err(store_error))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    listed.sort_by(|a, b| a.location.cmp(&b.location));
+    if listed.is_empty() {
+        return Err(SourceError::NotFound {
+            input: input.to_owned(),
+        });
+    }
+    Ok(listed.into_iter().map(source).collect())
+}
+
+impl Source {
+    /// Opens the source as a stream of decompressed bytes. `read_bytes` counts the bytes taken
+    /// from storage (before decompression), for progress.
+    pub fn open(
+        &self,
+        runtime: &Handle,
+        read_bytes: Arc<AtomicU64>,
+    ) -> Result<Box<dyn Read + Send>, SourceError> {
+        let raw: Box<dyn Read + Send> = match &self.location {
+            SourceLocation::Local(path) => Box::new(open_file(path).map_err(|source| {
+                SourceError::Io {
+                    input: self.uri.clone(),
+                    source,
+                }
+            })?),
+            SourceLocation::Stdin => Box::new(io::stdin()),
+            SourceLocation::Object { store, path } => {
+                let stream = runtime
+                    .block_on(store.get(path))
+                    .map_err(|source| SourceError::Store {
+                        input: self.uri.clone(),
+                        source,
+                    })?
+                    .into_stream();
+                Box::new(ObjectReader {
+                    runtime: runtime.clone(),
+                    stream,
+                    current: Bytes::new(),
+                })
+            }
+        };
+        let counted = CountingReader {
+            inner: raw,
+            count: read_bytes,
+        };
+        let mut buffered = BufReader::with_capacity(1 << 20, counted);
+        let head = buffered.fill_buf().map_err(|source| SourceError::Io {
+            input: self.uri.clone(),
+            source,
+        })?;
+        Ok(if head.starts_with(&[0x1f, 0x8b]) {
+            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+        } else {
+            Box::new(buffered)
+        })
+    }
+}
+
+fn open_file(path: &FsPath) -> io::Result<std::fs::File> {
+    std::fs::File::open(path)
+}
+
+struct CountingReader<R> {
+    inner: R,
+    count: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for CountingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// A blocking `Read` over an object store's byte stream (used from a plain thread).
+struct ObjectReader {
+    runtime: Handle,
+    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    current: Bytes,
+}
+
+impl Read for ObjectReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        while self.current.is_empty() {
+            match self.runtime.block_on(self.stream.next()) {
+                None => return Ok(0),
+                Some(Ok(bytes)) => self.current = bytes,
+                Some(Err(error)) => return Err(io::Error::other(error)),
+            }
+        }
+        let n = buf.len().min(self.current.len());
+        buf[..n].copy_from_slice(&self.current[..n]);
+        self.current.advance(n);
+        Ok(n)
+    }
+}

@@ -1,0 +1,484 @@
+//! The writer's library API: raw record bytes in, Parquet files and dead letters out.
+//!
+//! The same three steps serve every ingest path — the file backfill, the Lambda handler (one
+//! invocation per Kinesis batch) and the polling consumer — without DataFusion:
+//! 1. [`decode_bytes`] / [`decode_kinesis_records`]: frame and decode records into Arrow
+//!    batches grouped by `dt` partition, plus [`DeadLetter`]s for the bad ones (CPU only);
+//! 2. [`encode_parquet_file`] / [`encode_dead_letter_file`]: rows of one partition and one
+//!    [`Origin`] to a sorted, compressed Parquet file (CPU only);
+//! 3. [`crate::Lake::put`]: write it atomically under a name derived from the origin.
+//!
+//! [`encode_batch`] does steps 1–2 for a whole batch with one origin, which is all a Lambda
+//! invocation needs: write every returned file, then report success.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::TimestampMillisecondType;
+use arrow_array::RecordBatch;
+use base64::Engine as _;
+use bytes::Bytes;
+use ctrlake_model::{ContactBatchBuilder, DeadLetterReason, RawJsonMode, RecordOrigin};
+use object_store::path::Path;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::metadata::SortingColumn;
+use serde::Serialize;
+
+use crate::framing::{Framed, frame_records};
+use crate::lake::Lake;
+use crate::origin::Origin;
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EncodeError {
+    #[error("building Arrow batch: {0}")]
+    Arrow(#[from] arrow_schema::ArrowError),
+    #[error("encoding Parquet for {path}: {source}")]
+    Parquet {
+        path: String,
+        #[source]
+        source: parquet::errors::ParquetError,
+    },
+    #[error("encoding dead letters for {path}: {source}")]
+    Json {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+/// Parquet compression of lake files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LakeCompression {
+    Zstd(i32),
+    Snappy,
+}
+
+/// How files are encoded.
+#[derive(Debug, Clone)]
+pub struct WriterOptions {
+    pub compression: LakeCompression,
+    pub raw_json: RawJsonMode,
+    /// Rows per Parquet row group (Athena and Spark scan row groups in parallel).
+    pub max_row_group_rows: usize,
+}
+
+impl Default for WriterOptions {
+    fn default() -> Self {
+        Self {
+            compression: LakeCompression::Zstd(1),
+            raw_json: RawJsonMode::Unmapped,
+            max_row_group_rows: 1 << 20,
+        }
+    }
+}
+
+/// A record that could not be written to the lake: its original bytes, where it came from and
+/// why. Written as one JSON line under `_dead_letter/`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadLetter {
+    pub source_uri: Arc<str>,
+    pub source_offset: Option<u64>,
+    pub source_sequence_number: Option<String>,
+    pub reason: DeadLetterReason,
+    pub detail: String,
+    pub bytes: Vec<u8>,
+}
+
+/// Decoded rows grouped by partition day, with the dead letters met on the way.
+#[derive(Debug, Default)]
+pub struct DecodedRecords {
+    /// Partition (days since 1970-01-01 of `InitiationTimestamp`, UTC) → rows in input order.
+    pub partitions: BTreeMap<i64, RecordBatch>,
+    pub dead_letters: Vec<DeadLetter>,
+    /// Records seen, valid or not.
+    pub records: u64,
+}
+
+impl DecodedRecords {
+    pub fn rows(&self) -> u64 {
+        self.partitions.values().map(|b| b.num_rows() as u64).sum()
+    }
+}
+
+/// `YYYY-MM-DD` of a partition day.
+pub fn partition_date(day: i64) -> String {
+    ctrlake_model::timestamp::utc_date(day * MILLIS_PER_DAY)
+}
+
+/// Groups records into per-day builders; shared by the file and Kinesis decoders.
+#[derive(Default)]
+struct PartitionedBuilder {
+    builders: BTreeMap<i64, ContactBatchBuilder>,
+    decoded: DecodedRecords,
+}
+
+impl PartitionedBuilder {
+    fn add(&mut self, framed: Framed<'_>, origin: RecordOrigin<'_>, source_uri: &Arc<str>) {
+        self.decoded.records += 1;
+        match framed.result {
+            Ok(record) => {
+                let day = record.initiation_timestamp.div_euclid(MILLIS_PER_DAY);
+                self.builders
+                    .entry(day)
+                    .or_default()
+                    .append(&record, &origin);
+            }
+            Err(error) => self.decoded.dead_letters.push(DeadLetter {
+                source_uri: source_uri.clone(),
+                source_offset: origin.source_offset.and_then(|o| u64::try_from(o).ok()),
+                source_sequence_number: origin.source_sequence_number.map(str::to_owned),
+                reason: error.reason,
+                detail: error.detail,
+                bytes: framed.bytes.to_vec(),
+            }),
+        }
+    }
+
+    fn finish(mut self) -> Result<DecodedRecords, EncodeError> {
+        for (day, mut builder) in self.builders {
+            self.decoded.partitions.insert(day, builder.finish()?);
+        }
+        Ok(self.decoded)
+    }
+}
+
+/// Frames and decodes `bytes`, which start at `base_offset` of the source `source_uri`.
+pub fn decode_bytes(
+    bytes: &[u8],
+    base_offset: u64,
+    source_uri: &Arc<str>,
+    arrival_timestamp: Option<i64>,
+    mode: RawJsonMode,
+) -> Result<DecodedRecords, EncodeError> {
+    let mut builder = PartitionedBuilder::default();
+    frame_records(bytes, mode, |framed| {
+        let offset = base_offset + framed.offset as u64;
+        let origin = RecordOrigin {
+            source_uri,
+            source_offset: i64::try_from(offset).ok(),
+            source_sequence_number: None,
+            arrival_timestamp,
+        };
+        builder.add(framed, origin, source_uri);
+    });
+    builder.finish()
+}
+
+/// One Kinesis record as the Lambda event or GetRecords returns it.
+#[derive(Debug, Clone, Copy)]
+pub struct KinesisRecordRef<'a> {
+    pub sequence_number: &'a str,
+    /// `ApproximateArrivalTimestamp` in epoch milliseconds.
+    pub arrival_timestamp: Option<i64>,
+    /// The record's data (one CTR JSON, possibly followed by a newline).
+    pub data: &'a [u8],
+}
+
+/// Decodes Kinesis records; `source_uri` names the shard (`kinesis://stream/shardId-...`).
+pub fn decode_kinesis_records(
+    records: &[KinesisRecordRef<'_>],
+    source_uri: &Arc<str>,
+    mode: RawJsonMode,
+) -> Result<DecodedRecords, EncodeError> {
+    let mut builder = PartitionedBuilder::default();
+    for record in records {
+        frame_records(record.data, mode, |framed| {
+            let origin = RecordOrigin {
+                source_uri,
+                source_offset: None,
+                source_sequence_number: Some(record.sequence_number),
+                arrival_timestamp: record.arrival_timestamp,
+            };
+            builder.add(framed, origin, source_uri);
+        });
+    }
+    builder.finish()
+}
+
+/// A file ready to be written to the lake.
+#[derive(Debug, Clone)]
+pub struct EncodedFile {
+    pub path: Path,
+    pub bytes: Bytes,
+    /// Rows (Parquet) or dead letters (NDJSON) in the file.
+    pub rows: u64,
+}
+
+fn writer_properties(options: &WriterOptions) -> WriterProperties {
+    let compression = match options.compression {
+        LakeCompression::Zstd(level) => {
+            Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default())
+        }
+        LakeCompression::Snappy => Compression::SNAPPY,
+    };
+    let initiation_column = ctrlake_model::lake_schema()
+        .index_of("initiation_timestamp")
+        .ok()
+        .and_then(|i| i32::try_from(i).ok());
+    WriterProperties::builder()
+        .set_compression(compression)
+        .set_coerce_types(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(options.max_row_group_rows))
+        .set_sorting_columns(initiation_column.map(|column_idx| {
+            vec![SortingColumn {
+                column_idx,
+                descending: false,
+                nulls_first: false,
+            }]
+        }))
+        .build()
+}
+
+/// Encodes the rows of one partition as a Parquet file, sorted by `initiation_timestamp`
+/// (ties keep input order, so the output is deterministic).
+pub fn encode_parquet_file(
+    day: i64,
+    origin: &Origin,
+    batches: &[RecordBatch],
+    options: &WriterOptions,
+) -> Result<EncodedFile, EncodeError> {
+    let path = Lake::ctr_file(&partition_date(day), &origin.file_name());
+    let parquet_error = |source| EncodeError::Parquet {
+        path: path.to_string(),
+        source,
+    };
+    let schema = ctrlake_model::lake_schema();
+    let time_column = schema.index_of("initiation_timestamp")?;
+    let mut order: Vec<(i64, usize, usize)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let times = batch
+            .column(time_column)
+            .as_primitive::<TimestampMillisecondType>();
+        order.extend(times.values().iter().enumerate().map(|(r, &t)| (t, b, r)));
+    }
+    order.sort_unstable();
+    let rows = order.len() as u64;
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    let mut buffer = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buffer, schema, Some(writer_properties(options)))
+        .map_err(parquet_error)?;
+    // Gather the sorted rows slice by slice so that only one slice is copied at a time.
+    for slice in order.chunks(64 * 1024) {
+        let indices: Vec<(usize, usize)> = slice.iter().map(|&(_, b, r)| (b, r)).collect();
+        let sorted = arrow_select::interleave::interleave_record_batch(&sources, &indices)?;
+        writer.write(&sorted).map_err(parquet_error)?;
+    }
+    writer.close().map_err(parquet_error)?;
+    Ok(EncodedFile {
+        path,
+        bytes: Bytes::from(buffer),
+        rows,
+    })
+}
+
+#[derive(Serialize)]
+struct DeadLetterLine<'a> {
+    source_uri: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_offset: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source_sequence_number: Option<&'a str>,
+    reason: &'static str,
+    detail: &'a str,
+    length: usize,
+    /// The original bytes as text, when they are valid UTF-8.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record: Option<&'a str>,
+    /// The original bytes in base64, when they are not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    record_base64: Option<String>,
+}
+
+/// Encodes dead letters as NDJSON, one line each with the original bytes and the reason.
+pub fn encode_dead_letter_file(
+    origin: &Origin,
+    letters: &[DeadLetter],
+) -> Result<EncodedFile, EncodeError> {
+    let path = Lake::dead_letter_file(&origin.file_name());
+    let mut buffer = Vec::new();
+    for letter in letters {
+        let text = std::str::from_utf8(&letter.bytes).ok();
+        let line = DeadLetterLine {
+            source_uri: &letter.source_uri,
+            source_offset: letter.source_offset,
+            source_sequence_number: letter.source_sequence_number.as_deref(),
+            reason: letter.reason.code(),
+            detail: &letter.detail,
+            length: letter.bytes.len(),
+            record: text,
+            record_base64: text
+                .is_none()
+                .then(|| base64::engine::general_purpose::STANDARD.encode(&letter.bytes)),
+        };
+        serde_json::to_writer(&mut buffer, &line).map_err(|source| EncodeError::Json {
+            path: path.to_string(),
+            source,
+        })?;
+        buffer.push(b'\n');
+    }
+    Ok(EncodedFile {
+        path,
+        bytes: Bytes::from(buffer),
+        rows: letters.len() as u64,
+    })
+}
+
+/// Encodes a whole decoded batch that shares one origin (a Lambda invocation's records, a
+/// polling loop's GetRecords page, or a small file): one Parquet file per partition and one
+/// dead-letter file when there are dead letters.
+pub fn encode_batch(
+    decoded: &DecodedRecords,
+    origin: &Origin,
+    options: &WriterOptions,
+) -> Result<Vec<EncodedFile>, EncodeError> {
+    let mut files = Vec::with_capacity(decoded.partitions.len() + 1);
+    for (day, batch) in &decoded.partitions {
+        files.push(encode_parquet_file(
+            *day,
+            origin,
+            std::slice::from_ref(batch),
+            options,
+        )?);
+    }
+    if !decoded.dead_letters.is_empty() {
+        files.push(encode_dead_letter_file(origin, &decoded.dead_letters)?);
+    }
+    Ok(files)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+
+    const RECORDS: &str = concat!(
+        r#"{"ContactId":"late","InitiationTimestamp":"2026-03-02T10:00:00Z","LastUpdateTimestamp":"2026-03-02T10:05:00Z"}"#,
+        "\n",
+        r#"{"ContactId":"other-day","InitiationTimestamp":"2026-03-01T23:59:59.999Z","LastUpdateTimestamp":"2026-03-02T00:05:00Z"}"#,
+        "\n",
+        "not json\n",
+        r#"{"ContactId":"early","InitiationTimestamp":"2026-03-02T00:00:00Z","LastUpdateTimestamp":"2026-03-02T00:05:00Z"}"#,
+        "\n",
+    );
+
+    fn decoded() -> DecodedRecords {
+        decode_bytes(
+            RECORDS.as_bytes(),
+            100,
+            &Arc::from("file:///in/x.ndjson"),
+            Some(1_700_000_000_000),
+            RawJsonMode::Unmapped,
+        )
+        .expect("decodes")
+    }
+
+    #[test]
+    fn rows_are_partitioned_by_utc_initiation_date() {
+        let decoded = decoded();
+        assert_eq!(decoded.records, 4);
+        let dates: Vec<String> = decoded.partitions.keys().map(|&d| partition_date(d)).collect();
+        assert_eq!(dates, ["2026-03-01", "2026-03-02"]);
+        assert_eq!(decoded.rows(), 3);
+        let letter = &decoded.dead_letters[0];
+        assert_eq!(letter.reason, DeadLetterReason::InvalidJson);
+        assert_eq!(letter.bytes, b"not json");
+        assert_eq!(
+            letter.source_offset,
+            Some(100 + RECORDS.find("not json").expect("present") as u64)
+        );
+    }
+
+    #[test]
+    fn parquet_rows_are_sorted_by_initiation_and_typed_millis_utc() {
+        let decoded = decoded();
+        let origin = Origin::File {
+            uri: "file:///in/x.ndjson".to_owned(),
+            content_tag: None,
+            start: 100,
+            end: 100 + RECORDS.len() as u64,
+        };
+        let files = encode_batch(&decoded, &origin, &WriterOptions::default()).expect("encodes");
+        assert_eq!(files.len(), 3);
+        let march2 = &files[1];
+        assert!(march2.path.as_ref().starts_with("ctr/dt=2026-03-02/x.ndjson-"));
+        let reader = ParquetRecordBatchReaderBuilder::try_new(march2.bytes.clone())
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let batch = reader.into_iter().next().expect("one batch").expect("ok");
+        let ids = batch
+            .column_by_name("contact_id")
+            .expect("column")
+            .as_string::<i32>();
+        assert_eq!(ids.value(0), "early");
+        assert_eq!(ids.value(1), "late");
+        // The Parquet logical type, as engines that ignore the Arrow schema see it.
+        let file = SerializedFileReader::new(march2.bytes.clone()).expect("parquet");
+        let schema = file.metadata().file_metadata().schema_descr();
+        let column = schema
+            .columns()
+            .iter()
+            .find(|c| c.name() == "initiation_timestamp")
+            .expect("column");
+        assert_eq!(
+            format!("{:?}", column.logical_type_ref()),
+            "Some(Timestamp(TimestampType { is_adjusted_to_u_t_c: true, unit: MILLIS }))"
+        );
+        let dead = String::from_utf8(files[2].bytes.to_vec()).expect("utf8");
+        assert!(dead.contains(r#""reason":"invalid_json""#), "{dead}");
+        assert!(dead.contains(r#""record":"not json""#), "{dead}");
+    }
+
+    #[test]
+    fn encoding_is_deterministic() {
+        let origin = Origin::File {
+            uri: "file:///in/x.ndjson".to_owned(),
+            content_tag: None,
+            start: 0,
+            end: 1,
+        };
+        let a = encode_batch(&decoded(), &origin, &WriterOptions::default()).expect("encodes");
+        let b = encode_batch(&decoded(), &origin, &WriterOptions::default()).expect("encodes");
+        for (a, b) in a.iter().zip(&b) {
+            assert_eq!(a.path, b.path);
+            assert_eq!(a.bytes, b.bytes);
+        }
+    }
+
+    #[test]
+    fn kinesis_records_carry_their_sequence_numbers() {
+        let data = RECORDS.lines().next().expect("line").as_bytes();
+        let bad = b"{\"ContactId\": 5".as_slice();
+        let records = [
+            KinesisRecordRef {
+                sequence_number: "4956816737333",
+                arrival_timestamp: Some(1),
+                data,
+            },
+            KinesisRecordRef {
+                sequence_number: "4956816737334",
+                arrival_timestamp: Some(2),
+                data: bad,
+            },
+        ];
+        let decoded = decode_kinesis_records(
+            &records,
+            &Arc::from("kinesis://s/shardId-0"),
+            RawJsonMode::Unmapped,
+        )
+        .expect("decodes");
+        assert_eq!(decoded.rows(), 1);
+        assert_eq!(
+            decoded.dead_letters[0].source_sequence_number.as_deref(),
+            Some("4956816737334")
+        );
+        assert_eq!(decoded.dead_letters[0].reason, DeadLetterReason::Truncated);
+    }
+}
