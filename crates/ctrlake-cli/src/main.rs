@@ -1,1 +1,387 @@
-fn main() {}
+//! `ctrlake`: argument parsing, progress and printing around the library crates.
+//! Nothing here decides what goes into the lake; that lives in `ctrlake-ingest`.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use ctrlake_ingest::{
+    BackfillOptions, BackfillSummary, Lake, LakeCompression, Progress, backfill, resolve_sources,
+};
+use ctrlake_model::RawJsonMode;
+use ctrlake_model::schema::COLUMNS;
+
+#[derive(Parser)]
+#[command(
+    name = "ctrlake",
+    version,
+    about = "Second-precision contact-center analytics for Amazon Connect contact trace records"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write CTRs into the lake.
+    Ingest {
+        #[command(subcommand)]
+        from: IngestFrom,
+    },
+    /// Print the lake schema: Arrow, Athena DDL, or JSON (for tools).
+    Schema(SchemaArgs),
+    /// Write a realistic, deterministic CTR stream (demos, tests, benchmarks).
+    Gen(GenArgs),
+}
+
+#[derive(Subcommand)]
+enum IngestFrom {
+    /// Backfill from NDJSON or Firehose archives (plain or gzip): paths, globs, directories,
+    /// `-` for stdin, or s3://bucket/prefix.
+    Files(IngestFilesArgs),
+}
+
+#[derive(clap::Args)]
+struct IngestFilesArgs {
+    /// Inputs: files, directories (read recursively), globs, `-` (stdin), s3://bucket/key-or-prefix.
+    #[arg(required = true)]
+    inputs: Vec<String>,
+    /// The lake: a local directory or s3://bucket/prefix.
+    #[arg(long, env = "CTRLAKE_LAKE")]
+    lake: String,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Parquet compression: zstd, zstd:LEVEL (1-22) or snappy.
+    #[arg(long, default_value = "zstd:1")]
+    compression: String,
+    /// What the raw_json column keeps: the fields no typed column holds, or the whole record.
+    #[arg(long, value_enum, default_value_t = RawJson::Unmapped)]
+    raw_json: RawJson,
+    /// No progress display.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum RawJson {
+    Unmapped,
+    Full,
+}
+
+#[derive(clap::Args)]
+struct SchemaArgs {
+    #[arg(long, value_enum, default_value_t = SchemaFormat::All)]
+    format: SchemaFormat,
+    /// Table name in the DDL.
+    #[arg(long, default_value = "ctr")]
+    table: String,
+    /// Table location in the DDL: the lake's ctr/ folder on S3.
+    #[arg(long, default_value = "s3://YOUR-BUCKET/lake/ctr/")]
+    location: String,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum SchemaFormat {
+    All,
+    Arrow,
+    Athena,
+    Json,
+}
+
+#[derive(clap::Args)]
+struct GenArgs {
+    #[arg(long, default_value_t = 1000)]
+    contacts: u64,
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    #[arg(long, default_value_t = 7)]
+    days: u32,
+    /// First day (UTC date), YYYY-MM-DD.
+    #[arg(long, default_value = "2026-03-01")]
+    start: chrono::NaiveDate,
+    #[arg(long, value_enum, default_value_t = GenFormat::Ndjson)]
+    format: GenFormat,
+    #[arg(long)]
+    gzip: bool,
+    /// Output file (default: stdout).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum GenFormat {
+    Ndjson,
+    Firehose,
+}
+
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("ctrlake: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    match cli.command {
+        Command::Ingest {
+            from: IngestFrom::Files(args),
+        } => ingest_files(args),
+        Command::Schema(args) => {
+            print_schema(&args);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Gen(args) => generate(args).map(|()| ExitCode::SUCCESS),
+    }
+}
+
+fn parse_compression(text: &str) -> Result<LakeCompression> {
+    Ok(match text.split_once(':') {
+        None if text == "zstd" => LakeCompression::Zstd(1),
+        None if text == "snappy" => LakeCompression::Snappy,
+        Some(("zstd", level)) => {
+            let level: i32 = level
+                .parse()
+                .with_context(|| format!("--compression {text}: level is not a number"))?;
+            if !(1..=22).contains(&level) {
+                bail!("--compression {text}: zstd level must be 1 to 22");
+            }
+            LakeCompression::Zstd(level)
+        }
+        _ => bail!("--compression {text}: expected zstd, zstd:LEVEL or snappy"),
+    })
+}
+
+fn ingest_files(args: IngestFilesArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    let mut options = BackfillOptions::default();
+    if let Some(threads) = args.threads {
+        options.threads = threads.max(1);
+    }
+    options.writer.compression = parse_compression(&args.compression)?;
+    options.writer.raw_json = match args.raw_json {
+        RawJson::Unmapped => RawJsonMode::Unmapped,
+        RawJson::Full => RawJsonMode::FullRecord,
+    };
+    let sources = resolve_sources(&args.inputs, runtime.handle())?;
+    let lake = Lake::open(&args.lake)?;
+    let total_bytes: Option<u64> = sources.iter().map(|s| s.size).sum();
+    let progress = Arc::new(Progress::default());
+    let display = ProgressDisplay::start(progress.clone(), total_bytes, args.quiet);
+    let outcome = backfill(&sources, &lake, &options, runtime.handle(), &progress);
+    display.stop();
+    let summary = outcome.with_context(|| format!("ingest into {} failed", lake.location()))?;
+    print_summary(&summary, lake.location());
+    Ok(if summary.source_errors.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        for error in &summary.source_errors {
+            eprintln!("ctrlake: {error}");
+        }
+        ExitCode::from(2)
+    })
+}
+
+fn rate(count: f64, elapsed: Duration) -> f64 {
+    count / elapsed.as_secs_f64().max(1e-9)
+}
+
+fn print_summary(summary: &BackfillSummary, lake: &str) {
+    const MB: f64 = 1_000_000.0;
+    let elapsed = summary.elapsed;
+    println!("ingested {} source(s) into {lake}", summary.sources);
+    println!("  records read         {:>12}", summary.records_read);
+    println!("  records written      {:>12}", summary.records_written);
+    println!("  records dead-lettered{:>12}", summary.dead_lettered());
+    for (reason, count) in &summary.dead_letters {
+        println!("    {:<19}{count:>12}", reason.code());
+    }
+    println!(
+        "  files written        {:>12}  ({} Parquet, {} dead-letter)",
+        summary.parquet_files + summary.dead_letter_files,
+        summary.parquet_files,
+        summary.dead_letter_files
+    );
+    println!(
+        "  bytes read           {:>12}  ({:.1} MB of JSON after decompression)",
+        summary.bytes_read,
+        summary.bytes_decoded as f64 / MB
+    );
+    println!("  bytes written        {:>12}", summary.bytes_written);
+    println!("  elapsed              {:>11.2}s", elapsed.as_secs_f64());
+    println!(
+        "  rate                 {:>12.0} records/s, {:.1} MB/s",
+        rate(summary.records_read as f64, elapsed),
+        rate(summary.bytes_decoded as f64, elapsed) / MB
+    );
+}
+
+/// A progress bar on a terminal, a log line every 10 s otherwise, nothing with `--quiet`.
+struct ProgressDisplay {
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ProgressDisplay {
+    fn start(progress: Arc<Progress>, total_bytes: Option<u64>, quiet: bool) -> Self {
+        if quiet {
+            return Self {
+                stop: None,
+                thread: None,
+            };
+        }
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let terminal = std::io::stderr().is_terminal();
+        let thread = std::thread::spawn(move || {
+            let started = Instant::now();
+            let bar = terminal.then(|| {
+                let bar = match total_bytes {
+                    Some(total) => indicatif::ProgressBar::new(total),
+                    None => indicatif::ProgressBar::no_length(),
+                };
+                let style = indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {bytes_per_sec} ETA {eta} {msg}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar());
+                bar.set_style(style);
+                bar
+            });
+            let tick = if terminal {
+                Duration::from_millis(200)
+            } else {
+                Duration::from_secs(10)
+            };
+            loop {
+                let finished = !matches!(
+                    stopped.recv_timeout(tick),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+                );
+                let bytes = progress.bytes_read.load(Ordering::Relaxed);
+                let records = progress.records_read.load(Ordering::Relaxed);
+                let per_second = rate(records as f64, started.elapsed());
+                match &bar {
+                    Some(bar) => {
+                        bar.set_position(bytes);
+                        bar.set_message(format!("{records} records ({per_second:.0}/s)"));
+                        if finished {
+                            bar.finish_and_clear();
+                        }
+                    }
+                    None if !finished => {
+                        let total = total_bytes.map_or(String::new(), |t| format!(" of {t}"));
+                        eprintln!(
+                            "ctrlake: {bytes} bytes{total} read, {records} records ({per_second:.0}/s), {} files written",
+                            progress.files_written.load(Ordering::Relaxed)
+                        );
+                    }
+                    None => {}
+                }
+                if finished {
+                    return;
+                }
+            }
+        });
+        Self {
+            stop: Some(stop),
+            thread: Some(thread),
+        }
+    }
+
+    fn stop(mut self) {
+        drop(self.stop.take());
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn print_schema(args: &SchemaArgs) {
+    let schema = ctrlake_model::lake_schema();
+    let arrow = || {
+        let mut text = String::from("-- Arrow schema of ctr/dt=YYYY-MM-DD/*.parquet (dt is in the path)\n");
+        for (field, column) in schema.fields().iter().zip(COLUMNS) {
+            text.push_str(&format!(
+                "{:<42} {:<28} {:<8} {}\n",
+                field.name(),
+                field.data_type().to_string(),
+                if field.is_nullable() { "null" } else { "not null" },
+                column.source
+            ));
+        }
+        text
+    };
+    let ddl = || ctrlake_model::athena_ddl(&args.table, &args.location);
+    match args.format {
+        SchemaFormat::All => print!("{}\n{}", arrow(), ddl()),
+        SchemaFormat::Arrow => print!("{}", arrow()),
+        SchemaFormat::Athena => print!("{}", ddl()),
+        SchemaFormat::Json => {
+            let columns: Vec<serde_json::Value> = schema
+                .fields()
+                .iter()
+                .zip(COLUMNS)
+                .map(|(field, column)| {
+                    serde_json::json!({
+                        "name": field.name(),
+                        "arrow_type": field.data_type().to_string(),
+                        "athena_type": column.athena_type(),
+                        "nullable": field.is_nullable(),
+                        "source": column.source,
+                    })
+                })
+                .collect();
+            println!("{}", serde_json::json!({ "columns": columns }));
+        }
+    }
+}
+
+fn generate(args: GenArgs) -> Result<()> {
+    let config = ctrlake_gen::GenConfig {
+        contacts: args.contacts,
+        seed: args.seed,
+        days: args.days,
+        start: args.start,
+        format: match args.format {
+            GenFormat::Ndjson => ctrlake_gen::OutputFormat::Ndjson,
+            GenFormat::Firehose => ctrlake_gen::OutputFormat::Firehose,
+        },
+        gzip: args.gzip,
+    };
+    let summary = match &args.out {
+        Some(path) => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            ctrlake_gen::generate(&config, file)
+                .with_context(|| format!("writing {}", path.display()))?
+        }
+        None => ctrlake_gen::generate(&config, std::io::stdout().lock())
+            .context("writing to stdout")?,
+    };
+    let target = args
+        .out
+        .as_ref()
+        .map_or("stdout".to_owned(), |p| p.display().to_string());
+    eprintln!(
+        "generated {} contacts as {} records ({} bytes of JSON) into {target}",
+        summary.contacts, summary.records, summary.bytes
+    );
+    std::io::stderr().flush().ok();
+    Ok(())
+}

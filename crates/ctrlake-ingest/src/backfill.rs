@@ -1,1 +1,571 @@
+//! `ctrlake ingest files`: many large sources into the lake, on all cores, in bounded memory.
+//!
+//! Three kinds of threads, connected by channels:
+//! - one **reader** streams each source (decompressing gzip), cuts it into chunks of about
+//!   `chunk_bytes` at record starts ([`crate::framing::find_cut`]) and queues them;
+//! - `threads` **workers** decode chunks into Arrow batches and encode + write Parquet files;
+//! - the **coordinator** (the calling thread) takes decoded chunks *in input order*, buffers rows
+//!   per partition, and decides when a partition becomes a file.
+//!
+//! Guarantees:
+//! - **Deterministic output.** Chunk boundaries depend only on the input bytes and flush
+//!   decisions only on the in-order sequence of chunks, never on timing or thread count, so a
+//!   re-run writes byte-identical files under identical names (which replace the old ones).
+//! - **Bounded memory.** At most `2 × threads` chunks are queued; a partition is flushed when it
+//!   buffers `partition_flush_bytes`, the largest partitions when all buffers (including files
+//!   being encoded) exceed `buffer_limit_bytes`, and everything at the end of each source.
+//! - **A file never mixes sources**: its name is the source and the byte range it covers.
 
+use std::collections::{BTreeMap, HashMap};
+use std::io::Read;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use crossbeam_channel::{Receiver, Sender};
+use ctrlake_model::DeadLetterReason;
+use tokio::runtime::Handle;
+
+use crate::framing::find_cut;
+use crate::lake::{Lake, LakeError};
+use crate::origin::{Origin, fnv1a64};
+use crate::source::{Source, SourceError, SourceLocation};
+use crate::writer::{
+    DeadLetter, DecodedRecords, EncodeError, WriterOptions, decode_bytes, encode_dead_letter_file,
+    encode_parquet_file,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackfillError {
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("an ingest thread stopped unexpectedly")]
+    ThreadLost,
+}
+
+/// Tuning of a backfill; the defaults keep peak memory well under 512 MB.
+#[derive(Debug, Clone)]
+pub struct BackfillOptions {
+    /// Decode/encode threads (the reader and coordinator come on top, mostly idle).
+    pub threads: usize,
+    pub writer: WriterOptions,
+    /// Target size of a chunk of input handed to a worker.
+    pub chunk_bytes: usize,
+    /// A chunk grows up to this size when no record start is found (a huge or broken record).
+    pub max_chunk_bytes: usize,
+    /// Arrow bytes buffered for one partition before it becomes a file.
+    pub partition_flush_bytes: usize,
+    /// Arrow bytes buffered over all partitions (and files being encoded) before the largest
+    /// partitions are flushed early.
+    pub buffer_limit_bytes: usize,
+    /// Dead-letter bytes buffered for one source before they are written.
+    pub dead_letter_flush_bytes: usize,
+}
+
+impl Default for BackfillOptions {
+    fn default() -> Self {
+        Self {
+            threads: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            writer: WriterOptions::default(),
+            chunk_bytes: 4 << 20,
+            max_chunk_bytes: 64 << 20,
+            partition_flush_bytes: 96 << 20,
+            buffer_limit_bytes: 192 << 20,
+            dead_letter_flush_bytes: 16 << 20,
+        }
+    }
+}
+
+/// Live counters for a progress display (read from another thread).
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Bytes taken from storage (compressed size for gzip sources).
+    pub bytes_read: Arc<AtomicU64>,
+    pub records_read: AtomicU64,
+    pub files_written: AtomicU64,
+}
+
+/// What a backfill did.
+#[derive(Debug, Default, Clone)]
+pub struct BackfillSummary {
+    pub sources: usize,
+    /// Bytes taken from storage (compressed size for gzip sources).
+    pub bytes_read: u64,
+    /// Bytes of CTR JSON after decompression.
+    pub bytes_decoded: u64,
+    pub records_read: u64,
+    pub records_written: u64,
+    pub dead_letters: BTreeMap<DeadLetterReason, u64>,
+    pub parquet_files: u64,
+    pub dead_letter_files: u64,
+    pub bytes_written: u64,
+    pub elapsed: Duration,
+    /// Sources that could not be read to the end (the bytes before the failure are ingested).
+    pub source_errors: Vec<String>,
+}
+
+impl BackfillSummary {
+    pub fn dead_lettered(&self) -> u64 {
+        self.dead_letters.values().sum()
+    }
+}
+
+struct Chunk {
+    seq: u64,
+    source: usize,
+    offset: u64,
+    bytes: Vec<u8>,
+    /// The last chunk of its source.
+    last: bool,
+    content_tag: Option<u64>,
+    /// Reading the source failed after this chunk's bytes.
+    read_error: Option<String>,
+}
+
+enum WriteJob {
+    Parquet {
+        day: i64,
+        origin: Origin,
+        batches: Vec<RecordBatch>,
+        buffered: usize,
+    },
+    DeadLetters {
+        origin: Origin,
+        letters: Vec<DeadLetter>,
+    },
+}
+
+enum Job {
+    Decode(Chunk),
+    Write(WriteJob),
+}
+
+enum Report {
+    Decoded {
+        chunk: Chunk,
+        decoded: Result<DecodedRecords, EncodeError>,
+    },
+    Written {
+        parquet: bool,
+        rows: u64,
+        bytes: u64,
+        buffered: usize,
+    },
+    WriteFailed(BackfillError),
+    ReaderFailed(BackfillError),
+    ReaderDone {
+        chunks: u64,
+    },
+}
+
+/// Reads every source into `lake`.
+pub fn backfill(
+    sources: &[Source],
+    lake: &Lake,
+    options: &BackfillOptions,
+    runtime: &Handle,
+    progress: &Progress,
+) -> Result<BackfillSummary, BackfillError> {
+    let started = Instant::now();
+    let threads = options.threads.max(1);
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(threads * 2);
+    let (report_tx, report_rx) = crossbeam_channel::unbounded::<Report>();
+    let abort = AtomicBool::new(false);
+
+    let mut summary = std::thread::scope(|scope| {
+        {
+            let job_tx = job_tx.clone();
+            let report_tx = report_tx.clone();
+            let abort = &abort;
+            scope.spawn(move || {
+                let outcome = read_sources(sources, options, runtime, progress, &job_tx, abort);
+                let _ = report_tx.send(match outcome {
+                    Ok(chunks) => Report::ReaderDone { chunks },
+                    Err(error) => Report::ReaderFailed(error),
+                });
+            });
+        }
+        for _ in 0..threads {
+            let job_rx = job_rx.clone();
+            let report_tx = report_tx.clone();
+            let abort = &abort;
+            scope.spawn(move || work(&job_rx, &report_tx, sources, lake, options, runtime, abort));
+        }
+        drop(job_rx);
+        drop(report_tx);
+        let mut coordinator = Coordinator::new(sources, options, job_tx, progress);
+        let result = coordinator.run(&report_rx);
+        if result.is_err() {
+            abort.store(true, Ordering::Relaxed);
+        }
+        let summary = coordinator.finish();
+        // Drain so that no worker blocks on a full channel while the scope joins.
+        for _ in report_rx.iter() {}
+        result.map(|()| summary)
+    })?;
+    summary.sources = sources.len();
+    summary.bytes_read = progress.bytes_read.load(Ordering::Relaxed);
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
+
+fn read_sources(
+    sources: &[Source],
+    options: &BackfillOptions,
+    runtime: &Handle,
+    progress: &Progress,
+    job_tx: &Sender<Job>,
+    abort: &AtomicBool,
+) -> Result<u64, BackfillError> {
+    let mut seq = 0u64;
+    for (index, source) in sources.iter().enumerate() {
+        let mut reader = source.open(runtime, progress.bytes_read.clone())?;
+        let mut offset = 0u64;
+        let mut carry: Vec<u8> = Vec::new();
+        let mut target = options.chunk_bytes;
+        let mut content_tag = None;
+        loop {
+            if abort.load(Ordering::Relaxed) {
+                return Ok(seq);
+            }
+            let mut buf = std::mem::take(&mut carry);
+            buf.reserve(target.saturating_sub(buf.len()));
+            let want = target.saturating_sub(buf.len()) as u64;
+            let read = (&mut reader).take(want).read_to_end(&mut buf);
+            let read_error = read.as_ref().err().map(|e| e.to_string());
+            let at_end = match read {
+                Ok(n) => (n as u64) < want,
+                Err(_) => true,
+            };
+            if matches!(source.location, SourceLocation::Stdin) && content_tag.is_none() {
+                content_tag = Some(fnv1a64(&buf));
+            }
+            let cut = if at_end {
+                buf.len()
+            } else {
+                match find_cut(&buf) {
+                    Some(cut) => cut,
+                    None if buf.len() < options.max_chunk_bytes => {
+                        // No record start yet: read on with a bigger window.
+                        target = (target * 2).min(options.max_chunk_bytes);
+                        carry = buf;
+                        continue;
+                    }
+                    None => buf.len(),
+                }
+            };
+            carry = buf.split_off(cut);
+            target = options.chunk_bytes;
+            let len = buf.len() as u64;
+            let chunk = Chunk {
+                seq,
+                source: index,
+                offset,
+                bytes: buf,
+                last: at_end,
+                content_tag,
+                read_error,
+            };
+            seq += 1;
+            offset += len;
+            if job_tx.send(Job::Decode(chunk)).is_err() {
+                return Ok(seq);
+            }
+            if at_end {
+                break;
+            }
+        }
+    }
+    Ok(seq)
+}
+
+fn work(
+    job_rx: &Receiver<Job>,
+    report_tx: &Sender<Report>,
+    sources: &[Source],
+    lake: &Lake,
+    options: &BackfillOptions,
+    runtime: &Handle,
+    abort: &AtomicBool,
+) {
+    let uris: Vec<Arc<str>> = sources.iter().map(|s| Arc::from(s.uri.as_str())).collect();
+    for job in job_rx.iter() {
+        if abort.load(Ordering::Relaxed) {
+            continue;
+        }
+        let report = match job {
+            Job::Decode(chunk) => {
+                let source = &sources[chunk.source];
+                let decoded = decode_bytes(
+                    &chunk.bytes,
+                    chunk.offset,
+                    &uris[chunk.source],
+                    source.modified_ms,
+                    options.writer.raw_json,
+                );
+                Report::Decoded { chunk, decoded }
+            }
+            Job::Write(job) => write(job, lake, options, runtime),
+        };
+        if report_tx.send(report).is_err() {
+            return;
+        }
+    }
+}
+
+fn write(job: WriteJob, lake: &Lake, options: &BackfillOptions, runtime: &Handle) -> Report {
+    let (encoded, buffered, parquet) = match job {
+        WriteJob::Parquet {
+            day,
+            origin,
+            batches,
+            buffered,
+        } => (
+            encode_parquet_file(day, &origin, &batches, &options.writer),
+            buffered,
+            true,
+        ),
+        WriteJob::DeadLetters { origin, letters } => {
+            (encode_dead_letter_file(&origin, &letters), 0, false)
+        }
+    };
+    let file = match encoded {
+        Ok(file) => file,
+        Err(error) => return Report::WriteFailed(error.into()),
+    };
+    let bytes = file.bytes.len() as u64;
+    match runtime.block_on(lake.put(&file.path, file.bytes)) {
+        Ok(()) => Report::Written {
+            parquet,
+            rows: file.rows,
+            bytes,
+            buffered,
+        },
+        Err(error) => Report::WriteFailed(error.into()),
+    }
+}
+
+/// Rows of one partition waiting to become a file, and the byte range they came from.
+struct PendingPartition {
+    batches: Vec<RecordBatch>,
+    bytes: usize,
+    start: u64,
+    end: u64,
+}
+
+/// Dead letters of the current source waiting to be written.
+#[derive(Default)]
+struct PendingDeadLetters {
+    letters: Vec<DeadLetter>,
+    bytes: usize,
+    start: u64,
+    end: u64,
+}
+
+struct Coordinator<'a> {
+    sources: &'a [Source],
+    options: &'a BackfillOptions,
+    job_tx: Sender<Job>,
+    progress: &'a Progress,
+    partitions: BTreeMap<i64, PendingPartition>,
+    dead: PendingDeadLetters,
+    buffered: usize,
+    in_flight: usize,
+    writes_outstanding: u64,
+    summary: BackfillSummary,
+}
+
+impl<'a> Coordinator<'a> {
+    fn new(
+        sources: &'a [Source],
+        options: &'a BackfillOptions,
+        job_tx: Sender<Job>,
+        progress: &'a Progress,
+    ) -> Self {
+        Self {
+            sources,
+            options,
+            job_tx,
+            progress,
+            partitions: BTreeMap::new(),
+            dead: PendingDeadLetters::default(),
+            buffered: 0,
+            in_flight: 0,
+            writes_outstanding: 0,
+            summary: BackfillSummary::default(),
+        }
+    }
+
+    /// Closes the job queue (so workers end) and hands back the summary.
+    fn finish(self) -> BackfillSummary {
+        self.summary
+    }
+
+    fn run(&mut self, reports: &Receiver<Report>) -> Result<(), BackfillError> {
+        let mut waiting: HashMap<u64, (Chunk, DecodedRecords)> = HashMap::new();
+        let mut next_seq = 0u64;
+        let mut total_chunks = None;
+        loop {
+            if total_chunks == Some(next_seq) && self.writes_outstanding == 0 {
+                return Ok(());
+            }
+            let Ok(report) = reports.recv() else {
+                return Err(BackfillError::ThreadLost);
+            };
+            match report {
+                Report::Decoded { chunk, decoded } => {
+                    waiting.insert(chunk.seq, (chunk, decoded?));
+                }
+                Report::Written {
+                    parquet,
+                    rows,
+                    bytes,
+                    buffered,
+                } => {
+                    self.writes_outstanding -= 1;
+                    self.in_flight -= buffered;
+                    self.summary.bytes_written += bytes;
+                    if parquet {
+                        self.summary.parquet_files += 1;
+                        self.summary.records_written += rows;
+                    } else {
+                        self.summary.dead_letter_files += 1;
+                    }
+                    self.progress.files_written.fetch_add(1, Ordering::Relaxed);
+                }
+                Report::WriteFailed(error) | Report::ReaderFailed(error) => return Err(error),
+                Report::ReaderDone { chunks } => total_chunks = Some(chunks),
+            }
+            // Take chunks in input order, but not while files being encoded already hold the
+            // memory budget: the reports of their completion come first.
+            while self.in_flight < self.options.buffer_limit_bytes {
+                let Some((chunk, decoded)) = waiting.remove(&next_seq) else {
+                    break;
+                };
+                next_seq += 1;
+                self.take(chunk, decoded)?;
+            }
+        }
+    }
+
+    fn take(&mut self, chunk: Chunk, decoded: DecodedRecords) -> Result<(), BackfillError> {
+        let chunk_end = chunk.offset + chunk.bytes.len() as u64;
+        self.summary.bytes_decoded += chunk.bytes.len() as u64;
+        self.summary.records_read += decoded.records;
+        self.progress
+            .records_read
+            .fetch_add(decoded.records, Ordering::Relaxed);
+        for (day, batch) in decoded.partitions {
+            let bytes = batch.get_array_memory_size();
+            let pending = self.partitions.entry(day).or_insert(PendingPartition {
+                batches: Vec::new(),
+                bytes: 0,
+                start: chunk.offset,
+                end: chunk_end,
+            });
+            pending.batches.push(batch);
+            pending.bytes += bytes;
+            pending.end = chunk_end;
+            self.buffered += bytes;
+            if pending.bytes >= self.options.partition_flush_bytes {
+                self.flush_partition(day, &chunk)?;
+            }
+        }
+        while self.buffered + self.in_flight >= self.options.buffer_limit_bytes {
+            let Some(largest) = self
+                .partitions
+                .iter()
+                .max_by_key(|(day, p)| (p.bytes, std::cmp::Reverse(**day)))
+                .map(|(day, _)| *day)
+            else {
+                break;
+            };
+            self.flush_partition(largest, &chunk)?;
+        }
+        let mut letters = decoded.dead_letters;
+        if let Some(error) = &chunk.read_error {
+            let source = &self.sources[chunk.source];
+            self.summary
+                .source_errors
+                .push(format!("{}: reading stopped at byte {chunk_end}: {error}", source.uri));
+            letters.push(DeadLetter {
+                source_uri: Arc::from(source.uri.as_str()),
+                source_offset: Some(chunk_end),
+                source_sequence_number: None,
+                reason: DeadLetterReason::Truncated,
+                detail: format!(
+                    "the source could not be read past byte {chunk_end} (after decompression): {error}"
+                ),
+                bytes: Vec::new(),
+            });
+        }
+        for letter in letters {
+            *self.summary.dead_letters.entry(letter.reason).or_default() += 1;
+            if self.dead.letters.is_empty() {
+                self.dead.start = chunk.offset;
+            }
+            self.dead.bytes += letter.bytes.len() + letter.detail.len();
+            self.dead.letters.push(letter);
+            self.dead.end = chunk_end;
+        }
+        if self.dead.bytes >= self.options.dead_letter_flush_bytes {
+            self.flush_dead_letters(&chunk)?;
+        }
+        if chunk.last {
+            let days: Vec<i64> = self.partitions.keys().copied().collect();
+            for day in days {
+                self.flush_partition(day, &chunk)?;
+            }
+            self.flush_dead_letters(&chunk)?;
+        }
+        Ok(())
+    }
+
+    fn origin(&self, chunk: &Chunk, start: u64, end: u64) -> Origin {
+        Origin::File {
+            uri: self.sources[chunk.source].uri.clone(),
+            content_tag: chunk.content_tag,
+            start,
+            end,
+        }
+    }
+
+    fn flush_partition(&mut self, day: i64, chunk: &Chunk) -> Result<(), BackfillError> {
+        let Some(pending) = self.partitions.remove(&day) else {
+            return Ok(());
+        };
+        self.buffered -= pending.bytes;
+        self.in_flight += pending.bytes;
+        let origin = self.origin(chunk, pending.start, pending.end);
+        self.submit(WriteJob::Parquet {
+            day,
+            origin,
+            batches: pending.batches,
+            buffered: pending.bytes,
+        })
+    }
+
+    fn flush_dead_letters(&mut self, chunk: &Chunk) -> Result<(), BackfillError> {
+        if self.dead.letters.is_empty() {
+            return Ok(());
+        }
+        let dead = std::mem::take(&mut self.dead);
+        let origin = self.origin(chunk, dead.start, dead.end);
+        self.submit(WriteJob::DeadLetters {
+            origin,
+            letters: dead.letters,
+        })
+    }
+
+    fn submit(&mut self, job: WriteJob) -> Result<(), BackfillError> {
+        self.writes_outstanding += 1;
+        self.job_tx
+            .send(Job::Write(job))
+            .map_err(|_| BackfillError::ThreadLost)
+    }
+}

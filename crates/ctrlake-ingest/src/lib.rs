@@ -15,7 +15,7 @@ pub mod origin;
 pub mod source;
 pub mod writer;
 
-
+pub use backfill::{BackfillError, BackfillOptions, BackfillSummary, Progress, backfill};
 pub use lake::{Lake, LakeError};
 pub use origin::Origin;
 pub use source::{Source, SourceError, resolve_sources};
