@@ -311,13 +311,18 @@ impl ProgressDisplay {
 fn print_schema(args: &SchemaArgs) {
     let schema = ctrlake_model::lake_schema();
     let arrow = || {
-        let mut text = String::from("-- Arrow schema of ctr/dt=YYYY-MM-DD/*.parquet (dt is in the path)\n");
+        let mut text =
+            String::from("-- Arrow schema of ctr/dt=YYYY-MM-DD/*.parquet (dt is in the path)\n");
         for (field, column) in schema.fields().iter().zip(COLUMNS) {
             text.push_str(&format!(
                 "{:<42} {:<28} {:<8} {}\n",
                 field.name(),
                 field.data_type().to_string(),
-                if field.is_nullable() { "null" } else { "not null" },
+                if field.is_nullable() {
+                    "null"
+                } else {
+                    "not null"
+                },
                 column.source
             ));
         }
@@ -371,8 +376,9 @@ fn generate(args: GenArgs) -> Result<()> {
             ctrlake_gen::generate(&config, file)
                 .with_context(|| format!("writing {}", path.display()))?
         }
-        None => ctrlake_gen::generate(&config, std::io::stdout().lock())
-            .context("writing to stdout")?,
+        None => {
+            ctrlake_gen::generate(&config, std::io::stdout().lock()).context("writing to stdout")?
+        }
     };
     let target = args
         .out

@@ -1,5 +1,6 @@
 //! Measures generation speed: `cargo run --release -p ctrlake-gen --example throughput -- [contacts] [days] [out.ndjson]`.
-//! Without an output path the stream goes to a sink, so only generation is timed.
+//! Without an output path the stream goes to a sink, so only generation is timed; a path
+//! ending in `.gz` is written gzip-compressed.
 
 use std::time::Instant;
 
@@ -16,7 +17,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         days,
         start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).ok_or("bad date")?,
         format: OutputFormat::Ndjson,
-        gzip: false,
+        gzip: path.as_deref().is_some_and(|p| p.ends_with(".gz")),
     };
     let started = Instant::now();
     let summary = match path {

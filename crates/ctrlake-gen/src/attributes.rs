@@ -252,8 +252,12 @@ pub(crate) fn update(rng: &mut ChaCha8Rng, kind: u8) -> Vec<Attr> {
 
 /// A number outside the instance that an agent cold-transfers to.
 pub(crate) fn external_number(rng: &mut ChaCha8Rng) -> String {
-    let prefix = pick(rng, &["+81120", "+81355", "+8150"]);
-    format!("{prefix}{:06}", rng.random_range(0..1_000_000))
+    // Toll-free 0120-XXX-XXX, Tokyo 03-XXXX-XXXX, IP phone 050-XXXX-XXXX.
+    match rng.random_range(0..3) {
+        0 => format!("+81120{:06}", rng.random_range(0..1_000_000)),
+        1 => format!("+813{:08}", rng.random_range(0..100_000_000)),
+        _ => format!("+8150{:08}", rng.random_range(0..100_000_000)),
+    }
 }
 
 /// Production-sized map: ~120 keys, case-twins, empty strings, JSON text, newlines.

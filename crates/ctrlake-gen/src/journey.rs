@@ -168,7 +168,7 @@ const UPDATE_PER_MILLE: u32 = 100;
 /// Share of records, per mille, delivered twice.
 const REDELIVERY_PER_MILLE: u32 = 10;
 
-/// Simulates journey `index` initiated at second `t0`. `rng` must be the journey's own
+/// Simulates the journey initiated at second `t0`. `rng` must be the journey's own
 /// stream, positioned at its start.
 pub(crate) fn simulate(dir: &Directory, rng: &mut ChaCha8Rng, t0: i64) -> Journey {
     let millis = rng.random_bool(0.10);

@@ -11,9 +11,10 @@
 //! - **Deterministic output.** Chunk boundaries depend only on the input bytes and flush
 //!   decisions only on the in-order sequence of chunks, never on timing or thread count, so a
 //!   re-run writes byte-identical files under identical names (which replace the old ones).
-//! - **Bounded memory.** At most `2 × threads` chunks are queued; a partition is flushed when it
-//!   buffers `partition_flush_bytes`, the largest partitions when all buffers (including files
-//!   being encoded) exceed `buffer_limit_bytes`, and everything at the end of each source.
+//! - **Bounded memory.** At most `2 × threads + 2` chunks are read ahead; a partition is flushed
+//!   when it buffers `partition_flush_bytes`, the largest partitions when all buffers exceed
+//!   `buffer_limit_bytes`, and everything at the end of each source; reading pauses while files
+//!   being encoded hold more than half of `buffer_limit_bytes`.
 //! - **A file never mixes sources**: its name is the source and the byte range it covers.
 
 use std::collections::{BTreeMap, HashMap};
@@ -60,8 +61,8 @@ pub struct BackfillOptions {
     pub max_chunk_bytes: usize,
     /// Arrow bytes buffered for one partition before it becomes a file.
     pub partition_flush_bytes: usize,
-    /// Arrow bytes buffered over all partitions (and files being encoded) before the largest
-    /// partitions are flushed early.
+    /// Arrow bytes buffered over all partitions before the largest partitions are flushed
+    /// early; reading also pauses while files being encoded hold half of this.
     pub buffer_limit_bytes: usize,
     /// Dead-letter bytes buffered for one source before they are written.
     pub dead_letter_flush_bytes: usize,
@@ -74,8 +75,8 @@ impl Default for BackfillOptions {
             writer: WriterOptions::default(),
             chunk_bytes: 4 << 20,
             max_chunk_bytes: 64 << 20,
-            partition_flush_bytes: 96 << 20,
-            buffer_limit_bytes: 192 << 20,
+            partition_flush_bytes: 64 << 20,
+            buffer_limit_bytes: 128 << 20,
             dead_letter_flush_bytes: 16 << 20,
         }
     }
@@ -140,9 +141,10 @@ enum WriteJob {
     },
 }
 
-enum Job {
-    Decode(Chunk),
-    Write(WriteJob),
+/// What workers take: writes first (they free memory), then chunks to decode.
+struct WorkQueues {
+    chunks: Receiver<Chunk>,
+    writes: Receiver<WriteJob>,
 }
 
 enum Report {
@@ -173,8 +175,16 @@ pub fn backfill(
 ) -> Result<BackfillSummary, BackfillError> {
     let started = Instant::now();
     let threads = options.threads.max(1);
-    let (job_tx, job_rx) = crossbeam_channel::bounded::<Job>(threads * 2);
+    let (job_tx, job_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
+    let (write_tx, write_rx) = crossbeam_channel::unbounded::<WriteJob>();
     let (report_tx, report_rx) = crossbeam_channel::unbounded::<Report>();
+    // Chunks read but not yet taken by the coordinator: the reader takes a credit per chunk and
+    // the coordinator returns it, so decoded chunks cannot pile up while writes catch up.
+    let chunks_in_flight = threads * 2 + 2;
+    let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(chunks_in_flight);
+    for _ in 0..chunks_in_flight {
+        let _ = credit_tx.send(());
+    }
     let abort = AtomicBool::new(false);
 
     let mut summary = std::thread::scope(|scope| {
@@ -183,7 +193,9 @@ pub fn backfill(
             let report_tx = report_tx.clone();
             let abort = &abort;
             scope.spawn(move || {
-                let outcome = read_sources(sources, options, runtime, progress, &job_tx, abort);
+                let outcome = read_sources(
+                    sources, options, runtime, progress, &job_tx, &credit_rx, abort,
+                );
                 let _ = report_tx.send(match outcome {
                     Ok(chunks) => Report::ReaderDone { chunks },
                     Err(error) => Report::ReaderFailed(error),
@@ -191,14 +203,19 @@ pub fn backfill(
             });
         }
         for _ in 0..threads {
-            let job_rx = job_rx.clone();
+            let queues = WorkQueues {
+                chunks: job_rx.clone(),
+                writes: write_rx.clone(),
+            };
             let report_tx = report_tx.clone();
             let abort = &abort;
-            scope.spawn(move || work(&job_rx, &report_tx, sources, lake, options, runtime, abort));
+            scope.spawn(move || work(&queues, &report_tx, sources, lake, options, runtime, abort));
         }
         drop(job_rx);
+        drop(write_rx);
         drop(report_tx);
-        let mut coordinator = Coordinator::new(sources, options, job_tx, progress);
+        drop(job_tx);
+        let mut coordinator = Coordinator::new(sources, options, write_tx, credit_tx, progress);
         let result = coordinator.run(&report_rx);
         if result.is_err() {
             abort.store(true, Ordering::Relaxed);
@@ -219,7 +236,8 @@ fn read_sources(
     options: &BackfillOptions,
     runtime: &Handle,
     progress: &Progress,
-    job_tx: &Sender<Job>,
+    job_tx: &Sender<Chunk>,
+    credits: &Receiver<()>,
     abort: &AtomicBool,
 ) -> Result<u64, BackfillError> {
     let mut seq = 0u64;
@@ -273,7 +291,7 @@ fn read_sources(
             };
             seq += 1;
             offset += len;
-            if job_tx.send(Job::Decode(chunk)).is_err() {
+            if credits.recv().is_err() || job_tx.send(chunk).is_err() {
                 return Ok(seq);
             }
             if at_end {
@@ -285,7 +303,7 @@ fn read_sources(
 }
 
 fn work(
-    job_rx: &Receiver<Job>,
+    queues: &WorkQueues,
     report_tx: &Sender<Report>,
     sources: &[Source],
     lake: &Lake,
@@ -294,12 +312,32 @@ fn work(
     abort: &AtomicBool,
 ) {
     let uris: Vec<Arc<str>> = sources.iter().map(|s| Arc::from(s.uri.as_str())).collect();
-    for job in job_rx.iter() {
+    loop {
+        let job = match queues.writes.try_recv() {
+            Ok(write) => Ok(write),
+            Err(_) => crossbeam_channel::select! {
+                recv(queues.writes) -> write => match write {
+                    Ok(write) => Ok(write),
+                    // No more writes can come: only chunks are left.
+                    Err(_) => match queues.chunks.recv() {
+                        Ok(chunk) => Err(chunk),
+                        Err(_) => return,
+                    },
+                },
+                recv(queues.chunks) -> chunk => match chunk {
+                    Ok(chunk) => Err(chunk),
+                    Err(_) => match queues.writes.recv() {
+                        Ok(write) => Ok(write),
+                        Err(_) => return,
+                    },
+                },
+            },
+        };
         if abort.load(Ordering::Relaxed) {
             continue;
         }
         let report = match job {
-            Job::Decode(chunk) => {
+            Err(chunk) => {
                 let source = &sources[chunk.source];
                 let decoded = decode_bytes(
                     &chunk.bytes,
@@ -310,7 +348,7 @@ fn work(
                 );
                 Report::Decoded { chunk, decoded }
             }
-            Job::Write(job) => write(job, lake, options, runtime),
+            Ok(job) => write(job, lake, options, runtime),
         };
         if report_tx.send(report).is_err() {
             return;
@@ -370,7 +408,8 @@ struct PendingDeadLetters {
 struct Coordinator<'a> {
     sources: &'a [Source],
     options: &'a BackfillOptions,
-    job_tx: Sender<Job>,
+    write_tx: Sender<WriteJob>,
+    credit_tx: Sender<()>,
     progress: &'a Progress,
     partitions: BTreeMap<i64, PendingPartition>,
     dead: PendingDeadLetters,
@@ -384,13 +423,15 @@ impl<'a> Coordinator<'a> {
     fn new(
         sources: &'a [Source],
         options: &'a BackfillOptions,
-        job_tx: Sender<Job>,
+        write_tx: Sender<WriteJob>,
+        credit_tx: Sender<()>,
         progress: &'a Progress,
     ) -> Self {
         Self {
             sources,
             options,
-            job_tx,
+            write_tx,
+            credit_tx,
             progress,
             partitions: BTreeMap::new(),
             dead: PendingDeadLetters::default(),
@@ -401,7 +442,7 @@ impl<'a> Coordinator<'a> {
         }
     }
 
-    /// Closes the job queue (so workers end) and hands back the summary.
+    /// Closes the write queue (so workers end) and hands back the summary.
     fn finish(self) -> BackfillSummary {
         self.summary
     }
@@ -441,13 +482,15 @@ impl<'a> Coordinator<'a> {
                 Report::WriteFailed(error) | Report::ReaderFailed(error) => return Err(error),
                 Report::ReaderDone { chunks } => total_chunks = Some(chunks),
             }
-            // Take chunks in input order, but not while files being encoded already hold the
-            // memory budget: the reports of their completion come first.
-            while self.in_flight < self.options.buffer_limit_bytes {
+            // Take chunks in input order, but not while files being encoded hold half the
+            // memory budget: the reports of their completion come first. (This only delays.)
+            while self.in_flight < self.options.buffer_limit_bytes / 2 {
                 let Some((chunk, decoded)) = waiting.remove(&next_seq) else {
                     break;
                 };
                 next_seq += 1;
+                // The reader may read another chunk (it ends once all sources are read).
+                let _ = self.credit_tx.send(());
                 self.take(chunk, decoded)?;
             }
         }
@@ -476,7 +519,9 @@ impl<'a> Coordinator<'a> {
                 self.flush_partition(day, &chunk)?;
             }
         }
-        while self.buffered + self.in_flight >= self.options.buffer_limit_bytes {
+        // Flush decisions look only at what is buffered (never at what is still being written,
+        // which depends on timing) so that the same input always makes the same files.
+        while self.buffered >= self.options.buffer_limit_bytes {
             let Some(largest) = self
                 .partitions
                 .iter()
@@ -490,9 +535,13 @@ impl<'a> Coordinator<'a> {
         let mut letters = decoded.dead_letters;
         if let Some(error) = &chunk.read_error {
             let source = &self.sources[chunk.source];
-            self.summary
-                .source_errors
-                .push(format!("{}: reading stopped at byte {chunk_end}: {error}", source.uri));
+            self.summary.source_errors.push(format!(
+                "{}: reading stopped at byte {chunk_end}: {error}",
+                source.uri
+            ));
+            // The unreadable rest of the source counts as one record read and dead-lettered,
+            // so that read = written + dead-lettered still holds.
+            self.summary.records_read += 1;
             letters.push(DeadLetter {
                 source_uri: Arc::from(source.uri.as_str()),
                 source_offset: Some(chunk_end),
@@ -564,8 +613,8 @@ impl<'a> Coordinator<'a> {
 
     fn submit(&mut self, job: WriteJob) -> Result<(), BackfillError> {
         self.writes_outstanding += 1;
-        self.job_tx
-            .send(Job::Write(job))
+        self.write_tx
+            .send(job)
             .map_err(|_| BackfillError::ThreadLost)
     }
 }

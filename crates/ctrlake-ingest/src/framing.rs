@@ -16,7 +16,9 @@
 //! [`find_cut`] uses the same notion of a record start to split a stream into chunks that can be
 //! decoded independently, in parallel, without ever cutting a valid record in two.
 
-use ctrlake_model::{ContactRecord, DeadLetterReason, DecodeError, Decoded, RawJsonMode, decode_next};
+use ctrlake_model::{
+    ContactRecord, DeadLetterReason, DecodeError, Decoded, RawJsonMode, decode_next,
+};
 use serde::de::IgnoredAny;
 
 /// One record found in the buffer: a valid CTR, or bytes rejected with a reason.
@@ -87,13 +89,18 @@ fn dead_letter_region<'a>(
 /// Why `bytes` (which do not parse as a JSON value) are bad.
 fn classify(bytes: &[u8], parser_message: Option<String>) -> DecodeError {
     if let Err(error) = std::str::from_utf8(bytes) {
-        return DecodeError::new(
-            DeadLetterReason::InvalidUtf8,
-            format!(
-                "byte {} of the record is not valid UTF-8 ({error})",
-                error.valid_up_to()
-            ),
-        );
+        // A record cut inside a multi-byte character is cut off, not badly encoded: its only
+        // invalid bytes are an incomplete sequence at the very end.
+        let cut_mid_character = error.error_len().is_none() && bytes.first() == Some(&b'{');
+        if !cut_mid_character {
+            return DecodeError::new(
+                DeadLetterReason::InvalidUtf8,
+                format!(
+                    "byte {} of the record is not valid UTF-8 ({error})",
+                    error.valid_up_to()
+                ),
+            );
+        }
     }
     if bytes.first() == Some(&b'{') && !closes(bytes) {
         return DecodeError::new(
@@ -271,7 +278,11 @@ mod tests {
 
     #[test]
     fn truncated_after_a_colon_does_not_swallow_the_next_record() {
-        let buf = format!("{}{{\"ContactId\":\"b\",\"Agent\":{}", record("a"), record("c"));
+        let buf = format!(
+            "{}{{\"ContactId\":\"b\",\"Agent\":{}",
+            record("a"),
+            record("c")
+        );
         assert_eq!(ids(&frame(buf.as_bytes())), ["a", "truncated", "c"]);
     }
 
@@ -306,6 +317,13 @@ mod tests {
         let framed = frame(&buf);
         assert_eq!(ids(&framed), ["a", "invalid_utf8", "b"]);
         assert_eq!(framed[1].0, bad_at);
+    }
+
+    #[test]
+    fn a_record_cut_inside_a_character_is_truncated_not_bad_utf8() {
+        let text = format!("{}\n{{\"ContactId\":\"サポート", record("a"));
+        let cut = &text.as_bytes()[..text.len() - 2];
+        assert_eq!(ids(&frame(cut)), ["a", "truncated"]);
     }
 
     #[test]

@@ -66,14 +66,15 @@ impl Lake {
             };
             return Ok(Self {
                 store,
-                location: format!("s3://{bucket}/{prefix}").trim_end_matches('/').to_owned(),
+                location: format!("s3://{bucket}/{prefix}")
+                    .trim_end_matches('/')
+                    .to_owned(),
             });
         }
         let dir = PathBuf::from(location);
         std::fs::create_dir_all(&dir).map_err(|e| open_error(Box::new(e)))?;
         let dir = std::fs::canonicalize(&dir).map_err(|e| open_error(Box::new(e)))?;
-        let store =
-            LocalFileSystem::new_with_prefix(&dir).map_err(|e| open_error(Box::new(e)))?;
+        let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| open_error(Box::new(e)))?;
         Ok(Self {
             store: Arc::new(store),
             location: dir.display().to_string(),

@@ -174,10 +174,11 @@ async fn resolve_s3(input: &str, rest: &str) -> Result<Vec<Source>, SourceError>
         modified_ms: Some(meta.last_modified.timestamp_millis()),
     };
     let key = key.trim_end_matches('/');
-    if !key.is_empty() && !rest.ends_with('/') {
-        if let Ok(meta) = store.head(&Path::from(key)).await {
-            return Ok(vec![source(meta)]);
-        }
+    if !key.is_empty()
+        && !rest.ends_with('/')
+        && let Ok(meta) = store.head(&Path::from(key)).await
+    {
+        return Ok(vec![source(meta)]);
     }
     let prefix = (!key.is_empty()).then(|| Path::from(key));
     let mut listed: Vec<object_store::ObjectMeta> = store
@@ -205,12 +206,12 @@ impl Source {
         read_bytes: Arc<AtomicU64>,
     ) -> Result<Box<dyn Read + Send>, SourceError> {
         let raw: Box<dyn Read + Send> = match &self.location {
-            SourceLocation::Local(path) => Box::new(open_file(path).map_err(|source| {
-                SourceError::Io {
+            SourceLocation::Local(path) => {
+                Box::new(open_file(path).map_err(|source| SourceError::Io {
                     input: self.uri.clone(),
                     source,
-                }
-            })?),
+                })?)
+            }
             SourceLocation::Stdin => Box::new(io::stdin()),
             SourceLocation::Object { store, path } => {
                 let stream = runtime

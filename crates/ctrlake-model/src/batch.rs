@@ -19,7 +19,8 @@ enum ColumnBuilder {
     Text(StringBuilder),
     Timestamp(TimestampMillisecondBuilder),
     Integer(Int64Builder),
-    StringMap(MapBuilder<StringBuilder, StringBuilder>),
+    // Boxed: a map builder is several times larger than the other builders.
+    StringMap(Box<MapBuilder<StringBuilder, StringBuilder>>),
 }
 
 /// Accumulates rows for one batch of the lake schema.
@@ -36,32 +37,31 @@ impl Default for ContactBatchBuilder {
 
 impl ContactBatchBuilder {
     pub fn new() -> Self {
-        let builders = COLUMNS
-            .iter()
-            .map(|column| match column.getter {
-                Getter::Text(_) => ColumnBuilder::Text(StringBuilder::new()),
-                Getter::Timestamp(_) => ColumnBuilder::Timestamp(
-                    TimestampMillisecondBuilder::new().with_timezone(TIMESTAMP_TZ),
-                ),
-                Getter::Integer(_) => ColumnBuilder::Integer(Int64Builder::new()),
-                Getter::StringMap(_) => ColumnBuilder::StringMap(
-                    MapBuilder::new(
-                        Some(MapFieldNames {
-                            entry: "key_value".into(),
-                            key: "key".into(),
-                            value: "value".into(),
-                        }),
-                        StringBuilder::new(),
-                        StringBuilder::new(),
-                    )
-                    .with_values_field(Arc::new(arrow_schema::Field::new(
-                        "value",
-                        arrow_schema::DataType::Utf8,
-                        true,
-                    ))),
-                ),
-            })
-            .collect();
+        let builders =
+            COLUMNS
+                .iter()
+                .map(|column| match column.getter {
+                    Getter::Text(_) => ColumnBuilder::Text(StringBuilder::new()),
+                    Getter::Timestamp(_) => ColumnBuilder::Timestamp(
+                        TimestampMillisecondBuilder::new().with_timezone(TIMESTAMP_TZ),
+                    ),
+                    Getter::Integer(_) => ColumnBuilder::Integer(Int64Builder::new()),
+                    Getter::StringMap(_) => ColumnBuilder::StringMap(Box::new(
+                        MapBuilder::new(
+                            Some(MapFieldNames {
+                                entry: "key_value".into(),
+                                key: "key".into(),
+                                value: "value".into(),
+                            }),
+                            StringBuilder::new(),
+                            StringBuilder::new(),
+                        )
+                        .with_values_field(Arc::new(
+                            arrow_schema::Field::new("value", arrow_schema::DataType::Utf8, true),
+                        )),
+                    )),
+                })
+                .collect();
         Self { builders, rows: 0 }
     }
 
@@ -79,9 +79,7 @@ impl ContactBatchBuilder {
         for (column, builder) in COLUMNS.iter().zip(self.builders.iter_mut()) {
             match (column.getter, builder) {
                 (Getter::Text(get), ColumnBuilder::Text(b)) => b.append_option(get(&row)),
-                (Getter::Timestamp(get), ColumnBuilder::Timestamp(b)) => {
-                    b.append_option(get(&row))
-                }
+                (Getter::Timestamp(get), ColumnBuilder::Timestamp(b)) => b.append_option(get(&row)),
                 (Getter::Integer(get), ColumnBuilder::Integer(b)) => b.append_option(get(&row)),
                 (Getter::StringMap(get), ColumnBuilder::StringMap(b)) => match get(&row) {
                     None => b.append(false).unwrap_or_default(),

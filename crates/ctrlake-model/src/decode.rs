@@ -145,6 +145,9 @@ pub struct ContactRecord<'a> {
 }
 
 /// The result of reading one JSON value from the front of a byte slice.
+// `Value` is large, but it is returned once per record and moved straight into a builder;
+// boxing it would add an allocation per record on the hottest path.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug)]
 pub enum Decoded<'a> {
     /// A complete JSON value occupies `input[..end]` (leading whitespace included); `result`
@@ -180,6 +183,15 @@ pub fn decode_next(input: &[u8], mode: RawJsonMode) -> Decoded<'_> {
                         span.len()
                     ),
                 ))
+            } else if partial.needs_exact_numbers {
+                // Rare: a number in a string column. Read the record again keeping literals.
+                match serde_json::from_slice::<ExactRecord<'_>>(span) {
+                    Ok(ExactRecord(exact)) => exact.finish(span, mode),
+                    Err(error) => Err(DecodeError::new(
+                        DeadLetterReason::InvalidJson,
+                        error.to_string(),
+                    )),
+                }
             } else {
                 partial.finish(span, mode)
             };
@@ -220,6 +232,11 @@ struct PartialRecord<'a> {
     unmapped: Vec<(Text<'a>, Unmapped<'a>)>,
     not_an_object: Option<&'static str>,
     error: Option<DecodeError>,
+    /// Read string columns as raw JSON text, so a number keeps its exact literal (`1.50`,
+    /// a 29-digit integer) instead of its floating-point value. Slower; used only on retry.
+    exact_numbers: bool,
+    /// A string column held a non-integer number: decode again with `exact_numbers`.
+    needs_exact_numbers: bool,
 }
 
 impl<'a> PartialRecord<'a> {
@@ -269,13 +286,14 @@ impl<'a> PartialRecord<'a> {
         let raw_json = match mode {
             RawJsonMode::Unmapped if self.unmapped.is_empty() => None,
             RawJsonMode::Unmapped => Some(Cow::Owned(
-                serde_json::to_string(&UnmappedObject(&self.unmapped)).map_err(|e| {
-                    DecodeError::new(DeadLetterReason::InvalidJson, e.to_string())
-                })?,
+                serde_json::to_string(&UnmappedObject(&self.unmapped))
+                    .map_err(|e| DecodeError::new(DeadLetterReason::InvalidJson, e.to_string()))?,
             )),
-            RawJsonMode::FullRecord => Some(Cow::Borrowed(std::str::from_utf8(span).map_err(
-                |e| DecodeError::new(DeadLetterReason::InvalidUtf8, e.to_string()),
-            )?)),
+            RawJsonMode::FullRecord => {
+                Some(Cow::Borrowed(std::str::from_utf8(span).map_err(|e| {
+                    DecodeError::new(DeadLetterReason::InvalidUtf8, e.to_string())
+                })?))
+            }
         };
         Ok(ContactRecord {
             contact_id,
@@ -298,7 +316,11 @@ impl<'a> PartialRecord<'a> {
             Scalar::Str(text) => Some(text),
             Scalar::Unsigned(n) => Some(Cow::Owned(n.to_string())),
             Scalar::Signed(n) => Some(Cow::Owned(n.to_string())),
-            Scalar::Float(n) => Some(Cow::Owned(n.to_string())),
+            Scalar::Float(_) => {
+                // The float lost the literal's exact digits: ask for the exact re-read.
+                self.needs_exact_numbers = true;
+                None
+            }
             Scalar::Bool(b) => Some(Cow::Borrowed(if b { "true" } else { "false" })),
             Scalar::Object | Scalar::Array => {
                 self.fail(
@@ -307,6 +329,24 @@ impl<'a> PartialRecord<'a> {
                 );
                 None
             }
+        }
+    }
+
+    /// A string column read as raw JSON text (see `exact_numbers`).
+    fn exact_text(&mut self, path: &str, raw: &'a RawValue) -> Option<Text<'a>> {
+        let text = raw.get();
+        match text.as_bytes().first() {
+            // Already validated by the first pass; only escapes need decoding.
+            Some(b'"') => serde_json::from_str::<String>(text).ok().map(Cow::Owned),
+            Some(b'n') => None,
+            Some(b'{' | b'[') => {
+                self.fail(
+                    DeadLetterReason::BadNesting,
+                    format!("`{path}` is {}, expected a string", clip(text)),
+                );
+                None
+            }
+            _ => Some(Cow::Borrowed(text)),
         }
     }
 
@@ -385,8 +425,13 @@ impl<'a> PartialRecord<'a> {
     ) -> Result<(), A::Error> {
         macro_rules! text {
             ($path:literal, $($slot:tt)+) => {{
-                let value = map.next_value()?;
-                $($slot)+ = self.text($path, value);
+                if self.exact_numbers {
+                    let raw: &'a RawValue = map.next_value()?;
+                    $($slot)+ = self.exact_text($path, raw);
+                } else {
+                    let value = map.next_value()?;
+                    $($slot)+ = self.text($path, value);
+                }
             }};
         }
         macro_rules! timestamp {
@@ -480,15 +525,21 @@ impl<'a> PartialRecord<'a> {
                 let map_value = map.next_value_seed(StringMapSeed)?;
                 self.fields.tags = self.string_map("Tags", map_value);
             }
-            (Object::Endpoint(slot), "Address") => {
-                let value = map.next_value()?;
-                let path = slot.path("Address");
-                self.endpoint(slot).address = self.text(path, value);
-            }
-            (Object::Endpoint(slot), "Type") => {
-                let value = map.next_value()?;
-                let path = slot.path("Type");
-                self.endpoint(slot).kind = self.text(path, value);
+            (Object::Endpoint(slot), field @ ("Address" | "Type")) => {
+                let path = slot.path(field);
+                let value = if self.exact_numbers {
+                    let raw: &'a RawValue = map.next_value()?;
+                    self.exact_text(path, raw)
+                } else {
+                    let value = map.next_value()?;
+                    self.text(path, value)
+                };
+                let endpoint = self.endpoint(slot);
+                if field == "Address" {
+                    endpoint.address = value;
+                } else {
+                    endpoint.kind = value;
+                }
             }
             (Object::Queue, "Name") => text!("Queue.Name", self.fields.queue_name),
             (Object::Queue, "ARN") => text!("Queue.ARN", self.fields.queue_arn),
@@ -533,14 +584,12 @@ impl<'a> PartialRecord<'a> {
                 "Agent.AfterContactWorkEndTimestamp",
                 self.fields.agent_after_contact_work_end_timestamp
             ),
-            (Object::Agent, "AgentPauseDuration") => integer!(
-                "Agent.AgentPauseDuration",
-                self.fields.agent_pause_duration
-            ),
-            (Object::Agent, "NumberOfHolds") => integer!(
-                "Agent.NumberOfHolds",
-                self.fields.agent_number_of_holds
-            ),
+            (Object::Agent, "AgentPauseDuration") => {
+                integer!("Agent.AgentPauseDuration", self.fields.agent_pause_duration)
+            }
+            (Object::Agent, "NumberOfHolds") => {
+                integer!("Agent.NumberOfHolds", self.fields.agent_number_of_holds)
+            }
             (Object::Agent, "LongestHoldDuration") => integer!(
                 "Agent.LongestHoldDuration",
                 self.fields.agent_longest_hold_duration
@@ -557,9 +606,15 @@ impl<'a> PartialRecord<'a> {
                 "Agent.RoutingProfile.ARN",
                 self.fields.agent_routing_profile_arn
             ),
-            (Object::HierarchyGroups, level @ ("Level1" | "Level2" | "Level3" | "Level4" | "Level5")) => {
+            (
+                Object::HierarchyGroups,
+                level @ ("Level1" | "Level2" | "Level3" | "Level4" | "Level5"),
+            ) => {
                 let index = usize::from(level.as_bytes()[5] - b'1');
-                object!("Agent.HierarchyGroups.LevelN", Object::HierarchyLevel(index))
+                object!(
+                    "Agent.HierarchyGroups.LevelN",
+                    Object::HierarchyLevel(index)
+                )
             }
             (Object::HierarchyLevel(index), "GroupName") => text!(
                 "Agent.HierarchyGroups.LevelN.GroupName",
@@ -572,7 +627,9 @@ impl<'a> PartialRecord<'a> {
             (Object::Recording, "Location") => {
                 text!("Recording.Location", self.fields.recording_location)
             }
-            (Object::Recording, "Status") => text!("Recording.Status", self.fields.recording_status),
+            (Object::Recording, "Status") => {
+                text!("Recording.Status", self.fields.recording_status)
+            }
             (Object::Recording, "Type") => text!("Recording.Type", self.fields.recording_type),
             (Object::Recording, "DeletionReason") => text!(
                 "Recording.DeletionReason",
@@ -605,10 +662,7 @@ impl<'a> PartialRecord<'a> {
             StringMap::BadValue { key, kind } => {
                 self.fail(
                     DeadLetterReason::BadMapValue,
-                    format!(
-                        "`{path}.{}` is {kind}, expected a string value",
-                        clip(&key)
-                    ),
+                    format!("`{path}.{}` is {kind}, expected a string value", clip(&key)),
                 );
                 None
             }
@@ -766,7 +820,6 @@ impl<'de> de::Deserialize<'de> for Key<'de> {
     }
 }
 
-
 /// What a known object turned out to be.
 enum ObjectOutcome<'a> {
     /// An object; the keys no typed column holds.
@@ -797,7 +850,8 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
         let mut unmapped = Vec::new();
         while let Some(Key(key)) = map.next_key()? {
-            self.record.field(self.object, key, &mut map, &mut unmapped)?;
+            self.record
+                .field(self.object, key, &mut map, &mut unmapped)?;
         }
         Ok(ObjectOutcome::Object(unmapped))
     }
@@ -830,7 +884,25 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
 
 impl<'de> de::Deserialize<'de> for PartialRecord<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let mut record = PartialRecord::default();
+        PartialRecord::read(deserializer, false)
+    }
+}
+
+/// A record read with `exact_numbers` (see [`PartialRecord`]).
+struct ExactRecord<'a>(PartialRecord<'a>);
+
+impl<'de> de::Deserialize<'de> for ExactRecord<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        PartialRecord::read(deserializer, true).map(ExactRecord)
+    }
+}
+
+impl<'de> PartialRecord<'de> {
+    fn read<D: Deserializer<'de>>(deserializer: D, exact_numbers: bool) -> Result<Self, D::Error> {
+        let mut record = PartialRecord {
+            exact_numbers,
+            ..PartialRecord::default()
+        };
         let outcome = ObjectSeed {
             record: &mut record,
             object: Object::Top,
@@ -960,11 +1032,18 @@ mod tests {
         assert_eq!(f.agent_hierarchy_group_names[1].as_deref(), Some("TCC ALL"));
         assert_eq!(f.agent_hierarchy_group_names[2], None);
         assert_eq!(f.agent_routing_profile_name.as_deref(), Some("TCC ALL"));
-        assert_eq!(f.customer_endpoint.address.as_deref(), Some("+190011112222"));
+        assert_eq!(
+            f.customer_endpoint.address.as_deref(),
+            Some("+190011112222")
+        );
         assert_eq!(f.recording_status.as_deref(), Some("AVAILABLE"));
         assert_eq!(f.agent_connection_attempts, Some(1));
         let attributes = f.attributes.as_ref().expect("attributes present");
-        assert!(attributes.iter().any(|(k, v)| k == "PathCode" && v == "8477597_002_00002"));
+        assert!(
+            attributes
+                .iter()
+                .any(|(k, v)| k == "PathCode" && v == "8477597_002_00002")
+        );
         let raw: serde_json::Value =
             serde_json::from_str(r.raw_json.as_deref().expect("unmapped fields exist"))
                 .expect("raw_json is JSON");
@@ -982,7 +1061,10 @@ mod tests {
         );
         let r = decode(&text).expect("valid");
         assert_eq!(r.fields.agent_username.as_deref(), Some("a"));
-        assert_eq!(r.fields.agent_hierarchy_group_names[0].as_deref(), Some("g"));
+        assert_eq!(
+            r.fields.agent_hierarchy_group_names[0].as_deref(),
+            Some("g")
+        );
         let raw: serde_json::Value =
             serde_json::from_str(r.raw_json.as_deref().expect("unmapped")).expect("json");
         assert_eq!(
@@ -1047,9 +1129,29 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_string_fields_keep_their_exact_literal() {
+        let text = with(
+            r#""DisconnectReason":1.50,"Channel":12345678901234567890123456789,"CustomerEndpoint":{"Address":-0.0}"#,
+        );
+        let r = decode(&text).expect("valid");
+        assert_eq!(r.fields.disconnect_reason.as_deref(), Some("1.50"));
+        assert_eq!(
+            r.fields.channel.as_deref(),
+            Some("12345678901234567890123456789")
+        );
+        assert_eq!(r.fields.customer_endpoint.address.as_deref(), Some("-0.0"));
+        assert_eq!(
+            r.last_update_timestamp % 1000,
+            250,
+            "the exact re-read keeps everything else"
+        );
+    }
+
+    #[test]
     fn empty_and_null_objects_are_valid() {
-        let text =
-            with(r#""Agent":null,"Queue":null,"ContactDetails":{},"Attributes":{},"Recording":null"#);
+        let text = with(
+            r#""Agent":null,"Queue":null,"ContactDetails":{},"Attributes":{},"Recording":null"#,
+        );
         let r = decode(&text).expect("valid");
         assert_eq!(r.fields.attributes.as_deref(), Some(&[][..]));
         assert_eq!(r.fields.agent_username, None);
@@ -1099,7 +1201,10 @@ mod tests {
 
     #[test]
     fn oversized_records_are_rejected() {
-        let big = with(&format!(r#""Attributes":{{"blob":"{}"}}"#, "x".repeat(MAX_RECORD_BYTES)));
+        let big = with(&format!(
+            r#""Attributes":{{"blob":"{}"}}"#,
+            "x".repeat(MAX_RECORD_BYTES)
+        ));
         assert_eq!(reason(&big), DeadLetterReason::TooLarge);
     }
 
@@ -1113,7 +1218,10 @@ mod tests {
             Decoded::Syntax(error) => assert!(error.is_eof()),
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decode_next(b" \n ", RawJsonMode::Unmapped), Decoded::End));
+        assert!(matches!(
+            decode_next(b" \n ", RawJsonMode::Unmapped),
+            Decoded::End
+        ));
     }
 
     #[test]

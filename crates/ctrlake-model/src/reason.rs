@@ -80,11 +80,10 @@ mod tests {
     #[test]
     fn codes_are_unique_snake_case() {
         let mut codes: Vec<&str> = DeadLetterReason::ALL.iter().map(|r| r.code()).collect();
-        assert!(
-            codes
-                .iter()
-                .all(|c| c.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_'))
-        );
+        assert!(codes.iter().all(|c| {
+            c.chars()
+                .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '_')
+        }));
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), DeadLetterReason::ALL.len());

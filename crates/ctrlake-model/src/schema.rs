@@ -143,72 +143,280 @@ pub static COLUMNS: &[Column] = &[
         nullable: false,
         getter: Getter::Text(|r| Some(&r.record.contact_id)),
     },
-    text!("initial_contact_id", "InitialContactId", |r| r.record.fields.initial_contact_id.as_deref()),
-    text!("previous_contact_id", "PreviousContactId", |r| r.record.fields.previous_contact_id.as_deref()),
-    text!("next_contact_id", "NextContactId", |r| r.record.fields.next_contact_id.as_deref()),
-    text!("related_contact_id", "RelatedContactId", |r| r.record.fields.related_contact_id.as_deref()),
+    text!("initial_contact_id", "InitialContactId", |r| r
+        .record
+        .fields
+        .initial_contact_id
+        .as_deref()),
+    text!("previous_contact_id", "PreviousContactId", |r| r
+        .record
+        .fields
+        .previous_contact_id
+        .as_deref()),
+    text!("next_contact_id", "NextContactId", |r| r
+        .record
+        .fields
+        .next_contact_id
+        .as_deref()),
+    text!("related_contact_id", "RelatedContactId", |r| r
+        .record
+        .fields
+        .related_contact_id
+        .as_deref()),
     text!("channel", "Channel", |r| r.record.fields.channel.as_deref()),
-    text!("initiation_method", "InitiationMethod", |r| r.record.fields.initiation_method.as_deref()),
+    text!("initiation_method", "InitiationMethod", |r| r
+        .record
+        .fields
+        .initiation_method
+        .as_deref()),
     Column {
         name: "initiation_timestamp",
         source: "InitiationTimestamp",
         nullable: false,
         getter: Getter::Timestamp(|r| Some(r.record.initiation_timestamp)),
     },
-    timestamp!("connected_to_system_timestamp", "ConnectedToSystemTimestamp", |r| r.record.fields.connected_to_system_timestamp),
-    timestamp!("disconnect_timestamp", "DisconnectTimestamp", |r| r.record.fields.disconnect_timestamp),
+    timestamp!(
+        "connected_to_system_timestamp",
+        "ConnectedToSystemTimestamp",
+        |r| r.record.fields.connected_to_system_timestamp
+    ),
+    timestamp!("disconnect_timestamp", "DisconnectTimestamp", |r| r
+        .record
+        .fields
+        .disconnect_timestamp),
     Column {
         name: "last_update_timestamp",
         source: "LastUpdateTimestamp",
         nullable: false,
         getter: Getter::Timestamp(|r| Some(r.record.last_update_timestamp)),
     },
-    timestamp!("transfer_completed_timestamp", "TransferCompletedTimestamp", |r| r.record.fields.transfer_completed_timestamp),
-    timestamp!("scheduled_timestamp", "ScheduledTimestamp", |r| r.record.fields.scheduled_timestamp),
-    text!("disconnect_reason", "DisconnectReason", |r| r.record.fields.disconnect_reason.as_deref()),
-    text!("customer_endpoint_address", "CustomerEndpoint.Address", |r| r.record.fields.customer_endpoint.address.as_deref()),
-    text!("customer_endpoint_type", "CustomerEndpoint.Type", |r| r.record.fields.customer_endpoint.kind.as_deref()),
-    text!("system_endpoint_address", "SystemEndpoint.Address", |r| r.record.fields.system_endpoint.address.as_deref()),
-    text!("system_endpoint_type", "SystemEndpoint.Type", |r| r.record.fields.system_endpoint.kind.as_deref()),
-    text!("transferred_to_endpoint_address", "TransferredToEndpoint.Address", |r| r.record.fields.transferred_to_endpoint.address.as_deref()),
-    text!("transferred_to_endpoint_type", "TransferredToEndpoint.Type", |r| r.record.fields.transferred_to_endpoint.kind.as_deref()),
-    text!("queue_name", "Queue.Name", |r| r.record.fields.queue_name.as_deref()),
-    text!("queue_arn", "Queue.ARN", |r| r.record.fields.queue_arn.as_deref()),
-    timestamp!("queue_enqueue_timestamp", "Queue.EnqueueTimestamp", |r| r.record.fields.queue_enqueue_timestamp),
-    timestamp!("queue_dequeue_timestamp", "Queue.DequeueTimestamp", |r| r.record.fields.queue_dequeue_timestamp),
-    integer!("queue_duration", "Queue.Duration", |r| r.record.fields.queue_duration),
-    text!("agent_username", "Agent.Username", |r| r.record.fields.agent_username.as_deref()),
-    text!("agent_arn", "Agent.ARN", |r| r.record.fields.agent_arn.as_deref()),
-    text!("agent_routing_profile_name", "Agent.RoutingProfile.Name", |r| r.record.fields.agent_routing_profile_name.as_deref()),
-    text!("agent_routing_profile_arn", "Agent.RoutingProfile.ARN", |r| r.record.fields.agent_routing_profile_arn.as_deref()),
-    text!("agent_hierarchy_level1_name", "Agent.HierarchyGroups.Level1.GroupName", |r| r.record.fields.agent_hierarchy_group_names[0].as_deref()),
-    text!("agent_hierarchy_level1_arn", "Agent.HierarchyGroups.Level1.ARN", |r| r.record.fields.agent_hierarchy_group_arns[0].as_deref()),
-    text!("agent_hierarchy_level2_name", "Agent.HierarchyGroups.Level2.GroupName", |r| r.record.fields.agent_hierarchy_group_names[1].as_deref()),
-    text!("agent_hierarchy_level2_arn", "Agent.HierarchyGroups.Level2.ARN", |r| r.record.fields.agent_hierarchy_group_arns[1].as_deref()),
-    text!("agent_hierarchy_level3_name", "Agent.HierarchyGroups.Level3.GroupName", |r| r.record.fields.agent_hierarchy_group_names[2].as_deref()),
-    text!("agent_hierarchy_level3_arn", "Agent.HierarchyGroups.Level3.ARN", |r| r.record.fields.agent_hierarchy_group_arns[2].as_deref()),
-    text!("agent_hierarchy_level4_name", "Agent.HierarchyGroups.Level4.GroupName", |r| r.record.fields.agent_hierarchy_group_names[3].as_deref()),
-    text!("agent_hierarchy_level4_arn", "Agent.HierarchyGroups.Level4.ARN", |r| r.record.fields.agent_hierarchy_group_arns[3].as_deref()),
-    text!("agent_hierarchy_level5_name", "Agent.HierarchyGroups.Level5.GroupName", |r| r.record.fields.agent_hierarchy_group_names[4].as_deref()),
-    text!("agent_hierarchy_level5_arn", "Agent.HierarchyGroups.Level5.ARN", |r| r.record.fields.agent_hierarchy_group_arns[4].as_deref()),
-    timestamp!("agent_connected_to_agent_timestamp", "Agent.ConnectedToAgentTimestamp", |r| r.record.fields.agent_connected_to_agent_timestamp),
-    integer!("agent_interaction_duration", "Agent.AgentInteractionDuration", |r| r.record.fields.agent_interaction_duration),
-    integer!("agent_customer_hold_duration", "Agent.CustomerHoldDuration", |r| r.record.fields.agent_customer_hold_duration),
-    integer!("agent_after_contact_work_duration", "Agent.AfterContactWorkDuration", |r| r.record.fields.agent_after_contact_work_duration),
-    timestamp!("agent_after_contact_work_start_timestamp", "Agent.AfterContactWorkStartTimestamp", |r| r.record.fields.agent_after_contact_work_start_timestamp),
-    timestamp!("agent_after_contact_work_end_timestamp", "Agent.AfterContactWorkEndTimestamp", |r| r.record.fields.agent_after_contact_work_end_timestamp),
-    integer!("agent_pause_duration", "Agent.AgentPauseDuration", |r| r.record.fields.agent_pause_duration),
-    integer!("agent_number_of_holds", "Agent.NumberOfHolds", |r| r.record.fields.agent_number_of_holds),
-    integer!("agent_longest_hold_duration", "Agent.LongestHoldDuration", |r| r.record.fields.agent_longest_hold_duration),
-    integer!("agent_initiated_hold_duration", "Agent.AgentInitiatedHoldDuration", |r| r.record.fields.agent_initiated_hold_duration),
-    integer!("agent_connection_attempts", "AgentConnectionAttempts", |r| r.record.fields.agent_connection_attempts),
-    text!("recording_location", "Recording.Location", |r| r.record.fields.recording_location.as_deref()),
-    text!("recording_status", "Recording.Status", |r| r.record.fields.recording_status.as_deref()),
-    text!("recording_type", "Recording.Type", |r| r.record.fields.recording_type.as_deref()),
-    text!("recording_deletion_reason", "Recording.DeletionReason", |r| r.record.fields.recording_deletion_reason.as_deref()),
-    text!("aws_account_id", "AWSAccountId", |r| r.record.fields.aws_account_id.as_deref()),
-    text!("instance_arn", "InstanceARN", |r| r.record.fields.instance_arn.as_deref()),
-    text!("format_version", "AWSContactTraceRecordFormatVersion", |r| r.record.fields.format_version.as_deref()),
+    timestamp!(
+        "transfer_completed_timestamp",
+        "TransferCompletedTimestamp",
+        |r| r.record.fields.transfer_completed_timestamp
+    ),
+    timestamp!("scheduled_timestamp", "ScheduledTimestamp", |r| r
+        .record
+        .fields
+        .scheduled_timestamp),
+    text!("disconnect_reason", "DisconnectReason", |r| r
+        .record
+        .fields
+        .disconnect_reason
+        .as_deref()),
+    text!(
+        "customer_endpoint_address",
+        "CustomerEndpoint.Address",
+        |r| r.record.fields.customer_endpoint.address.as_deref()
+    ),
+    text!("customer_endpoint_type", "CustomerEndpoint.Type", |r| r
+        .record
+        .fields
+        .customer_endpoint
+        .kind
+        .as_deref()),
+    text!("system_endpoint_address", "SystemEndpoint.Address", |r| r
+        .record
+        .fields
+        .system_endpoint
+        .address
+        .as_deref()),
+    text!("system_endpoint_type", "SystemEndpoint.Type", |r| r
+        .record
+        .fields
+        .system_endpoint
+        .kind
+        .as_deref()),
+    text!(
+        "transferred_to_endpoint_address",
+        "TransferredToEndpoint.Address",
+        |r| r.record.fields.transferred_to_endpoint.address.as_deref()
+    ),
+    text!(
+        "transferred_to_endpoint_type",
+        "TransferredToEndpoint.Type",
+        |r| r.record.fields.transferred_to_endpoint.kind.as_deref()
+    ),
+    text!("queue_name", "Queue.Name", |r| r
+        .record
+        .fields
+        .queue_name
+        .as_deref()),
+    text!("queue_arn", "Queue.ARN", |r| r
+        .record
+        .fields
+        .queue_arn
+        .as_deref()),
+    timestamp!("queue_enqueue_timestamp", "Queue.EnqueueTimestamp", |r| r
+        .record
+        .fields
+        .queue_enqueue_timestamp),
+    timestamp!("queue_dequeue_timestamp", "Queue.DequeueTimestamp", |r| r
+        .record
+        .fields
+        .queue_dequeue_timestamp),
+    integer!("queue_duration", "Queue.Duration", |r| r
+        .record
+        .fields
+        .queue_duration),
+    text!("agent_username", "Agent.Username", |r| r
+        .record
+        .fields
+        .agent_username
+        .as_deref()),
+    text!("agent_arn", "Agent.ARN", |r| r
+        .record
+        .fields
+        .agent_arn
+        .as_deref()),
+    text!(
+        "agent_routing_profile_name",
+        "Agent.RoutingProfile.Name",
+        |r| r.record.fields.agent_routing_profile_name.as_deref()
+    ),
+    text!(
+        "agent_routing_profile_arn",
+        "Agent.RoutingProfile.ARN",
+        |r| r.record.fields.agent_routing_profile_arn.as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level1_name",
+        "Agent.HierarchyGroups.Level1.GroupName",
+        |r| r.record.fields.agent_hierarchy_group_names[0].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level1_arn",
+        "Agent.HierarchyGroups.Level1.ARN",
+        |r| r.record.fields.agent_hierarchy_group_arns[0].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level2_name",
+        "Agent.HierarchyGroups.Level2.GroupName",
+        |r| r.record.fields.agent_hierarchy_group_names[1].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level2_arn",
+        "Agent.HierarchyGroups.Level2.ARN",
+        |r| r.record.fields.agent_hierarchy_group_arns[1].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level3_name",
+        "Agent.HierarchyGroups.Level3.GroupName",
+        |r| r.record.fields.agent_hierarchy_group_names[2].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level3_arn",
+        "Agent.HierarchyGroups.Level3.ARN",
+        |r| r.record.fields.agent_hierarchy_group_arns[2].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level4_name",
+        "Agent.HierarchyGroups.Level4.GroupName",
+        |r| r.record.fields.agent_hierarchy_group_names[3].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level4_arn",
+        "Agent.HierarchyGroups.Level4.ARN",
+        |r| r.record.fields.agent_hierarchy_group_arns[3].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level5_name",
+        "Agent.HierarchyGroups.Level5.GroupName",
+        |r| r.record.fields.agent_hierarchy_group_names[4].as_deref()
+    ),
+    text!(
+        "agent_hierarchy_level5_arn",
+        "Agent.HierarchyGroups.Level5.ARN",
+        |r| r.record.fields.agent_hierarchy_group_arns[4].as_deref()
+    ),
+    timestamp!(
+        "agent_connected_to_agent_timestamp",
+        "Agent.ConnectedToAgentTimestamp",
+        |r| r.record.fields.agent_connected_to_agent_timestamp
+    ),
+    integer!(
+        "agent_interaction_duration",
+        "Agent.AgentInteractionDuration",
+        |r| r.record.fields.agent_interaction_duration
+    ),
+    integer!(
+        "agent_customer_hold_duration",
+        "Agent.CustomerHoldDuration",
+        |r| r.record.fields.agent_customer_hold_duration
+    ),
+    integer!(
+        "agent_after_contact_work_duration",
+        "Agent.AfterContactWorkDuration",
+        |r| r.record.fields.agent_after_contact_work_duration
+    ),
+    timestamp!(
+        "agent_after_contact_work_start_timestamp",
+        "Agent.AfterContactWorkStartTimestamp",
+        |r| r.record.fields.agent_after_contact_work_start_timestamp
+    ),
+    timestamp!(
+        "agent_after_contact_work_end_timestamp",
+        "Agent.AfterContactWorkEndTimestamp",
+        |r| r.record.fields.agent_after_contact_work_end_timestamp
+    ),
+    integer!("agent_pause_duration", "Agent.AgentPauseDuration", |r| r
+        .record
+        .fields
+        .agent_pause_duration),
+    integer!("agent_number_of_holds", "Agent.NumberOfHolds", |r| r
+        .record
+        .fields
+        .agent_number_of_holds),
+    integer!(
+        "agent_longest_hold_duration",
+        "Agent.LongestHoldDuration",
+        |r| r.record.fields.agent_longest_hold_duration
+    ),
+    integer!(
+        "agent_initiated_hold_duration",
+        "Agent.AgentInitiatedHoldDuration",
+        |r| r.record.fields.agent_initiated_hold_duration
+    ),
+    integer!(
+        "agent_connection_attempts",
+        "AgentConnectionAttempts",
+        |r| r.record.fields.agent_connection_attempts
+    ),
+    text!("recording_location", "Recording.Location", |r| r
+        .record
+        .fields
+        .recording_location
+        .as_deref()),
+    text!("recording_status", "Recording.Status", |r| r
+        .record
+        .fields
+        .recording_status
+        .as_deref()),
+    text!("recording_type", "Recording.Type", |r| r
+        .record
+        .fields
+        .recording_type
+        .as_deref()),
+    text!(
+        "recording_deletion_reason",
+        "Recording.DeletionReason",
+        |r| r.record.fields.recording_deletion_reason.as_deref()
+    ),
+    text!("aws_account_id", "AWSAccountId", |r| r
+        .record
+        .fields
+        .aws_account_id
+        .as_deref()),
+    text!("instance_arn", "InstanceARN", |r| r
+        .record
+        .fields
+        .instance_arn
+        .as_deref()),
+    text!(
+        "format_version",
+        "AWSContactTraceRecordFormatVersion",
+        |r| r.record.fields.format_version.as_deref()
+    ),
     Column {
         name: "attributes",
         source: "Attributes",
@@ -221,11 +429,31 @@ pub static COLUMNS: &[Column] = &[
         nullable: true,
         getter: Getter::StringMap(|r| r.record.fields.tags.as_deref()),
     },
-    text!("raw_json", "(every field no other column holds, as a JSON object nested as in the record; or the whole record)", |r| r.record.raw_json.as_deref()),
-    text!("source_uri", "(ingest) the file or stream the record was read from", |r| Some(r.origin.source_uri)),
-    integer!("source_offset", "(ingest) byte offset of the record in the decompressed source file", |r| r.origin.source_offset),
-    text!("source_sequence_number", "(ingest) Kinesis sequence number of the record", |r| r.origin.source_sequence_number),
-    timestamp!("arrival_timestamp", "(ingest) source file modification time, or Kinesis approximate arrival time", |r| r.origin.arrival_timestamp),
+    text!(
+        "raw_json",
+        "(every field no other column holds, as a JSON object nested as in the record; or the whole record)",
+        |r| r.record.raw_json.as_deref()
+    ),
+    text!(
+        "source_uri",
+        "(ingest) the file or stream the record was read from",
+        |r| Some(r.origin.source_uri)
+    ),
+    integer!(
+        "source_offset",
+        "(ingest) byte offset of the record in the decompressed source file",
+        |r| r.origin.source_offset
+    ),
+    text!(
+        "source_sequence_number",
+        "(ingest) Kinesis sequence number of the record",
+        |r| r.origin.source_sequence_number
+    ),
+    timestamp!(
+        "arrival_timestamp",
+        "(ingest) source file modification time, or Kinesis approximate arrival time",
+        |r| r.origin.arrival_timestamp
+    ),
 ];
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {

@@ -114,7 +114,11 @@ mod tests {
             "1969-12-31T23:59:59.999Z",
             "2100-12-31T00:00:00Z",
         ] {
-            assert_eq!(parse_utc_fast(text.as_bytes()), Some(chrono_millis(text)), "{text}");
+            assert_eq!(
+                parse_utc_fast(text.as_bytes()),
+                Some(chrono_millis(text)),
+                "{text}"
+            );
         }
     }
 
@@ -161,7 +165,10 @@ mod tests {
             utc_date(chrono_millis("2026-03-02T23:59:59.999Z")),
             "2026-03-02"
         );
-        assert_eq!(utc_date(chrono_millis("2026-03-03T00:00:00Z")), "2026-03-03");
+        assert_eq!(
+            utc_date(chrono_millis("2026-03-03T00:00:00Z")),
+            "2026-03-03"
+        );
         assert_eq!(utc_date(-1), "1969-12-31");
     }
 }

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The main job on the embedded default: generate a week of realistic CTRs into ./sample (a
+# Firehose-style gzip archive), ingest them into the local lake ./lake, and print the summary.
+# Re-running replaces the same files (names derive from the input), so it is safe to repeat.
+#   scripts/demo.sh [CONTACTS]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+contacts="${1:-20000}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
+cargo build --release -p ctrlake-cli --quiet
+ctrlake="$CARGO_TARGET_DIR/release/ctrlake"
+"$ctrlake" gen --contacts "$contacts" --seed 1 --days 7 --start 2026-03-01 \
+  --format firehose --gzip --out sample/ctr-2026-03-01.json.gz
+"$ctrlake" ingest files sample/ --lake lake
+echo
+echo "lake partitions:"
+ls lake/ctr

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every test: the Rust unit and integration tests, then the Python compatibility suite
+# (pyarrow, DuckDB and a local S3 server reading/writing through the real binary). Installs what
+# it needs into project-local places: .venv for Python tools; Rust crates through cargo.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
+mkdir -p "$CARGO_TARGET_DIR"
+cargo build --workspace --locked
+cargo test --workspace --locked
+scripts/test-python.sh
