@@ -164,7 +164,28 @@ pub enum Decoded<'a> {
 
 /// Decodes the JSON value at the front of `input` (after optional whitespace).
 pub fn decode_next(input: &[u8], mode: RawJsonMode) -> Decoded<'_> {
-    let mut stream = serde_json::Deserializer::from_slice(input).into_iter::<PartialRecord<'_>>();
+    decode_stream(
+        serde_json::Deserializer::from_slice(input).into_iter(),
+        input,
+        mode,
+    )
+}
+
+/// [`decode_next`] for input already known to be UTF-8: strings are then not validated again,
+/// which saves ~5% of decode time (validate a whole chunk once, then decode from `&str`).
+pub fn decode_next_str(input: &str, mode: RawJsonMode) -> Decoded<'_> {
+    decode_stream(
+        serde_json::Deserializer::from_str(input).into_iter(),
+        input.as_bytes(),
+        mode,
+    )
+}
+
+fn decode_stream<'a, R: serde_json::de::Read<'a>>(
+    mut stream: serde_json::StreamDeserializer<'a, R, PartialRecord<'a>>,
+    input: &'a [u8],
+    mode: RawJsonMode,
+) -> Decoded<'a> {
     match stream.next() {
         None => Decoded::End,
         Some(Err(error)) => Decoded::Syntax(error),

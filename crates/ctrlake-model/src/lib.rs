@@ -19,6 +19,7 @@ pub mod timestamp;
 pub use batch::ContactBatchBuilder;
 pub use decode::{
     ContactRecord, DecodeError, Decoded, MAX_RECORD_BYTES, RawJsonMode, RecordOrigin, decode_next,
+    decode_next_str,
 };
 pub use reason::DeadLetterReason;
 pub use schema::{Column, ColumnKind, athena_ddl, lake_schema};
