@@ -253,6 +253,11 @@ fn writer_properties(options: &WriterOptions) -> WriterProperties {
     for column in dictionary_columns() {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(column), true);
     }
+    // Min/max of long free-form text prunes nothing and costs string comparisons per value.
+    for column in ["raw_json", "recording_location"] {
+        builder = builder
+            .set_column_statistics_enabled(ColumnPath::from(column), EnabledStatistics::None);
+    }
     builder
         .set_compression(compression)
         .set_coerce_types(true)
