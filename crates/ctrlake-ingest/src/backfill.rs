@@ -484,7 +484,7 @@ impl<'a> Coordinator<'a> {
             }
             // Take chunks in input order, but not while files being encoded hold half the
             // memory budget: the reports of their completion come first. (This only delays.)
-            while self.in_flight < self.options.buffer_limit_bytes / 2 {
+            while self.in_flight < self.options.buffer_limit_bytes {
                 let Some((chunk, decoded)) = waiting.remove(&next_seq) else {
                     break;
                 };
