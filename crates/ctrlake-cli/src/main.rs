@@ -38,6 +38,79 @@ enum Command {
     Schema(SchemaArgs),
     /// Write a realistic, deterministic CTR stream (demos, tests, benchmarks).
     Gen(GenArgs),
+    /// KPI reports with second precision, in any time zone.
+    Report {
+        #[command(subcommand)]
+        report: ReportKind,
+    },
+    /// Run SQL over the lake: tables ctr_raw (every version) and contacts (de-duplicated).
+    Sql(SqlArgs),
+}
+
+#[derive(Subcommand)]
+enum ReportKind {
+    /// Per local day and queue: queued, handled, abandoned, ASA, service level, AHT, ...
+    Queues(QueueReportArgs),
+}
+
+#[derive(clap::Args)]
+struct ReportArgs {
+    /// The lake: a local directory or s3://bucket/prefix.
+    #[arg(long, env = "CTRLAKE_LAKE")]
+    lake: String,
+    /// First local day (YYYY-MM-DD).
+    #[arg(long, requires = "to", conflicts_with = "date")]
+    from: Option<chrono::NaiveDate>,
+    /// Last local day, inclusive (YYYY-MM-DD).
+    #[arg(long, requires = "from")]
+    to: Option<chrono::NaiveDate>,
+    /// One local day: YYYY-MM-DD, today or yesterday (in --tz).
+    #[arg(long)]
+    date: Option<String>,
+    /// IANA time zone of the days, e.g. Asia/Tokyo.
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    #[command(flatten)]
+    output: OutputArgs,
+}
+
+#[derive(clap::Args)]
+struct OutputArgs {
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    /// Write to FILE instead of stdout (required for parquet).
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum Format {
+    Table,
+    Csv,
+    Json,
+    Parquet,
+}
+
+#[derive(clap::Args)]
+struct QueueReportArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// Service-level thresholds in seconds, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "20,60")]
+    sl: Vec<i64>,
+    /// Count a queue time equal to the threshold as within it (D <= X) instead of D < X.
+    #[arg(long)]
+    sl_inclusive: bool,
+}
+
+#[derive(clap::Args)]
+struct SqlArgs {
+    #[arg(long, env = "CTRLAKE_LAKE")]
+    lake: String,
+    /// The query.
+    query: String,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Subcommand)]
@@ -141,7 +214,77 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(args) => generate(args).map(|()| ExitCode::SUCCESS),
+        Command::Report {
+            report: ReportKind::Queues(args),
+        } => query_runtime()?.block_on(report_queues(args)),
+        Command::Sql(args) => query_runtime()?.block_on(sql(args)),
     }
+}
+
+fn query_runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the query runtime")
+}
+
+fn report_window(args: &ReportArgs) -> Result<ctrlake_query::ReportWindow> {
+    let tz = ctrlake_query::udf::parse_time_zone(&args.tz).map_err(anyhow::Error::msg)?;
+    let today = chrono::Utc::now().with_timezone(&tz).date_naive();
+    let (from, to) = match (&args.date, args.from, args.to) {
+        (Some(day), None, None) => {
+            let day = match day.as_str() {
+                "today" => today,
+                "yesterday" => today.pred_opt().context("no day before today")?,
+                text => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
+                    format!("--date {text}: expected YYYY-MM-DD, today or yesterday")
+                })?,
+            };
+            (day, day)
+        }
+        (None, Some(from), Some(to)) => (from, to),
+        _ => bail!("give either --date DAY or --from DAY --to DAY"),
+    };
+    Ok(ctrlake_query::ReportWindow::new(tz, from, to)?)
+}
+
+fn emit(batches: &[ctrlake_query::render::RecordBatch], output: &OutputArgs) -> Result<()> {
+    use ctrlake_query::render::OutputFormat;
+    let format = match output.format {
+        Format::Table => OutputFormat::Table,
+        Format::Csv => OutputFormat::Csv,
+        Format::Json => OutputFormat::Json,
+        Format::Parquet => OutputFormat::Parquet,
+    };
+    match (&output.out, format) {
+        (Some(path), OutputFormat::Parquet) => ctrlake_query::render::write_parquet(batches, path)?,
+        (Some(path), _) => {
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("creating {}", path.display()))?;
+            ctrlake_query::render::write(batches, format, std::io::BufWriter::new(file))?
+        }
+        (None, _) => ctrlake_query::render::write(batches, format, std::io::stdout().lock())?,
+    }
+    Ok(())
+}
+
+async fn report_queues(args: QueueReportArgs) -> Result<ExitCode> {
+    let window = report_window(&args.report)?;
+    let engine = ctrlake_query::KpiEngine::open(&args.report.lake).await?;
+    let options = ctrlake_query::QueueReportOptions {
+        thresholds: args.sl,
+        inclusive: args.sl_inclusive,
+    };
+    let batch = engine.queue_daily(&window, &options).await?;
+    emit(&[batch], &args.report.output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn sql(args: SqlArgs) -> Result<ExitCode> {
+    let engine = ctrlake_query::KpiEngine::open(&args.lake).await?;
+    let batches = engine.query(&args.query, &[]).await?;
+    emit(&batches, &args.output)?;
+    Ok(ExitCode::SUCCESS)
 }
 
 fn parse_compression(text: &str) -> Result<LakeCompression> {

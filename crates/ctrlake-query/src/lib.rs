@@ -1,0 +1,128 @@
+//! The KPI engine: DataFusion over the lake, a de-duplicated `contacts` view, and the KPI SQL
+//! kept in `queries/` (readable by analysts, run as-is by the report commands).
+//!
+//! - [`KpiEngine::open`] registers `ctr_raw` (every delivered CTR version, `dt` partition column
+//!   from the Hive path) over a local directory or `s3://bucket/prefix`, the time-zone functions
+//!   of [`udf`], and the `contacts` view (`queries/contacts.sql`).
+//! - Reports bind their parameters with DataFusion placeholders (`$tz`, `$from_date`, ...):
+//!   user input is never formatted into SQL text.
+//! - The partitions a local-day report reads are computed here from the dates and the zone, so
+//!   a report scans only the UTC days that overlap its local days.
+//!
+//! This crate only reads the lake; writing is `ctrlake-ingest`'s job.
+
+pub mod render;
+pub mod reports;
+pub mod udf;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::arrow::datatypes::DataType;
+use datafusion::arrow::record_batch::RecordBatch;
+use datafusion::common::{ParamValues, ScalarValue};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::execution::context::SessionContext;
+use datafusion::prelude::SessionConfig;
+
+pub use reports::{QueueReportOptions, ReportWindow};
+
+/// The SQL of the de-duplicated view, from `queries/`.
+pub const CONTACTS_SQL: &str = include_str!("../../../queries/contacts.sql");
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0}")]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error("{0}")]
+    Arrow(#[from] datafusion::arrow::error::ArrowError),
+    #[error("cannot open the lake at {location}: {message}")]
+    Open { location: String, message: String },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("writing the report: {0}")]
+    Output(#[from] std::io::Error),
+    #[error("writing Parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+}
+
+/// A query session over one lake.
+pub struct KpiEngine {
+    ctx: SessionContext,
+}
+
+impl KpiEngine {
+    /// Opens the lake at `location` (a local directory or `s3://bucket/prefix`).
+    pub async fn open(location: &str) -> Result<Self, QueryError> {
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .set_bool("datafusion.execution.parquet.pushdown_filters", false);
+        let ctx = SessionContext::new_with_config(config);
+        let root = lake_root(&ctx, location)?;
+        let table_url = ListingTableUrl::parse(format!("{root}/ctr/"))?;
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+            .with_file_extension(".parquet")
+            .with_table_partition_cols(vec![("dt".to_owned(), DataType::Utf8)]);
+        let table = ListingTable::try_new(
+            ListingTableConfig::new(table_url)
+                .with_listing_options(options)
+                .with_schema(ctrlake_model::lake_schema()),
+        )?;
+        ctx.register_table("ctr_raw", Arc::new(table))?;
+        for function in udf::functions() {
+            ctx.register_udf(function);
+        }
+        ctx.sql(CONTACTS_SQL).await?;
+        Ok(Self { ctx })
+    }
+
+    pub fn context(&self) -> &SessionContext {
+        &self.ctx
+    }
+
+    /// Runs `sql` with named parameters bound to `params`.
+    pub async fn query(
+        &self,
+        sql: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<Vec<RecordBatch>, QueryError> {
+        let mut frame = self.ctx.sql(sql).await?;
+        if !params.is_empty() {
+            let map: HashMap<String, _> = params
+                .iter()
+                .map(|(name, value)| ((*name).to_owned(), value.clone().into()))
+                .collect();
+            frame = frame.with_param_values(ParamValues::Map(map))?;
+        }
+        Ok(frame.collect().await?)
+    }
+}
+
+/// The lake root as a URL DataFusion can list, registering an S3 store when needed.
+fn lake_root(ctx: &SessionContext, location: &str) -> Result<String, QueryError> {
+    let open_error = |message: String| QueryError::Open {
+        location: location.to_owned(),
+        message,
+    };
+    if let Some(rest) = location.strip_prefix("s3://") {
+        let bucket = rest.split('/').next().unwrap_or(rest);
+        let store = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(bucket)
+            .with_virtual_hosted_style_request(false)
+            .build()
+            .map_err(|e| open_error(e.to_string()))?;
+        let url =
+            url::Url::parse(&format!("s3://{bucket}")).map_err(|e| open_error(e.to_string()))?;
+        ctx.register_object_store(&url, Arc::new(store));
+        return Ok(location.trim_end_matches('/').to_owned());
+    }
+    let path = location.strip_prefix("file://").unwrap_or(location);
+    let absolute = std::fs::canonicalize(path)
+        .map_err(|e| open_error(format!("{e} (ingest something into it first)")))?;
+    Ok(format!("file://{}", absolute.display())
+        .trim_end_matches('/')
+        .to_owned())
+}

@@ -1,0 +1,230 @@
+//! The report commands: parameters in, the SQL of `queries/` run, a table out.
+//!
+//! Nothing here computes a KPI; the SQL files do. This module turns user choices (local dates,
+//! a time zone, thresholds) into bound parameters, computes which UTC partitions a local window
+//! touches, and reshapes the per-threshold rows of the queue report into one column per
+//! threshold.
+
+use std::sync::Arc;
+
+use chrono::{Days, NaiveDate, TimeZone};
+use chrono_tz::Tz;
+use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt64Array};
+use datafusion::arrow::compute::{concat_batches, take};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::ScalarValue;
+use datafusion::datasource::MemTable;
+
+use crate::{KpiEngine, QueryError};
+
+/// The per-day, per-queue KPI SQL.
+pub const QUEUE_DAILY_SQL: &str = include_str!("../../../queries/queue_daily.sql");
+
+/// How far after a report's last partition a callback leg is looked for (**choice**).
+pub const CALLBACK_LOOKAHEAD_DAYS: u64 = 7;
+
+/// Local calendar days `from..=to` in a time zone.
+#[derive(Debug, Clone)]
+pub struct ReportWindow {
+    pub tz: Tz,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+}
+
+impl ReportWindow {
+    pub fn new(tz: Tz, from: NaiveDate, to: NaiveDate) -> Result<Self, QueryError> {
+        if to < from {
+            return Err(QueryError::Invalid(format!(
+                "--to {to} is before --from {from}"
+            )));
+        }
+        Ok(Self { tz, from, to })
+    }
+
+    /// The first instant of local day `date` (the earliest, if midnight repeats; the first
+    /// existing minute, if a DST jump skips midnight).
+    fn start_of(&self, date: NaiveDate) -> i64 {
+        let mut naive = date.and_hms_opt(0, 0, 0).unwrap_or_default();
+        for _ in 0..=120 {
+            if let Some(t) = self.tz.from_local_datetime(&naive).earliest() {
+                return t.timestamp_millis();
+            }
+            naive += chrono::Duration::minutes(1);
+        }
+        naive.and_utc().timestamp_millis()
+    }
+
+    /// The UTC partitions (`dt` values, inclusive) that overlap the local days.
+    pub fn partitions(&self) -> (String, String) {
+        let start = self.start_of(self.from);
+        let end = self.start_of(self.to.checked_add_days(Days::new(1)).unwrap_or(self.to)) - 1;
+        (
+            ctrlake_model::timestamp::utc_date(start),
+            ctrlake_model::timestamp::utc_date(end),
+        )
+    }
+
+    fn params(&self) -> Vec<(&'static str, ScalarValue)> {
+        let (dt_from, dt_to) = self.partitions();
+        let callback_dt_to = NaiveDate::parse_from_str(&dt_to, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.checked_add_days(Days::new(CALLBACK_LOOKAHEAD_DAYS)))
+            .map_or(dt_to.clone(), |d| d.format("%Y-%m-%d").to_string());
+        vec![
+            ("tz", ScalarValue::Utf8(Some(self.tz.name().to_owned()))),
+            ("from_date", ScalarValue::Utf8(Some(self.from.to_string()))),
+            ("to_date", ScalarValue::Utf8(Some(self.to.to_string()))),
+            ("dt_from", ScalarValue::Utf8(Some(dt_from))),
+            ("dt_to", ScalarValue::Utf8(Some(dt_to))),
+            ("callback_dt_to", ScalarValue::Utf8(Some(callback_dt_to))),
+        ]
+    }
+}
+
+/// Options of `report queues`.
+#[derive(Debug, Clone)]
+pub struct QueueReportOptions {
+    /// Service-level thresholds in seconds (default 20 and 60).
+    pub thresholds: Vec<i64>,
+    /// Count `D == X` as within the threshold (`<=`) instead of the default `<`.
+    pub inclusive: bool,
+}
+
+impl Default for QueueReportOptions {
+    fn default() -> Self {
+        Self {
+            thresholds: vec![20, 60],
+            inclusive: false,
+        }
+    }
+}
+
+/// Columns of the per-threshold rows that become one column per threshold.
+const PER_THRESHOLD: [(&str, &str); 2] = [
+    ("service_level_pct", "service_level_{}_pct"),
+    ("answered_within_pct", "answered_within_{}_pct"),
+];
+
+impl KpiEngine {
+    /// `report queues`: KPIs per local day and queue.
+    pub async fn queue_daily(
+        &self,
+        window: &ReportWindow,
+        options: &QueueReportOptions,
+    ) -> Result<RecordBatch, QueryError> {
+        let mut thresholds = options.thresholds.clone();
+        thresholds.sort_unstable();
+        thresholds.dedup();
+        if thresholds.is_empty() || thresholds.iter().any(|&t| t < 0) {
+            return Err(QueryError::Invalid(
+                "--sl needs one or more non-negative thresholds in seconds, like 20,60".into(),
+            ));
+        }
+        let table_schema = Arc::new(Schema::new(vec![Field::new(
+            "threshold_s",
+            DataType::Int64,
+            false,
+        )]));
+        let table_batch = RecordBatch::try_new(
+            table_schema.clone(),
+            vec![Arc::new(Int64Array::from(thresholds.clone())) as ArrayRef],
+        )?;
+        let table = MemTable::try_new(table_schema, vec![vec![table_batch]])?;
+        self.ctx.deregister_table("sl_thresholds")?;
+        self.ctx.register_table("sl_thresholds", Arc::new(table))?;
+        let mut params = window.params();
+        params.push((
+            "sl_inclusive",
+            ScalarValue::Boolean(Some(options.inclusive)),
+        ));
+        let batches = self.query(QUEUE_DAILY_SQL, &params).await?;
+        let Some(first) = batches.first() else {
+            return Err(QueryError::Invalid(
+                "the queue report returned no schema".into(),
+            ));
+        };
+        let long = concat_batches(&first.schema(), &batches)?;
+        pivot_thresholds(&long, &thresholds)
+    }
+}
+
+/// Rows come ordered by (date, queue, threshold_s) with every threshold present for every
+/// (date, queue): keep the first row of each group, and spread the per-threshold columns.
+fn pivot_thresholds(long: &RecordBatch, thresholds: &[i64]) -> Result<RecordBatch, QueryError> {
+    let per_group = thresholds.len();
+    let groups = long.num_rows() / per_group;
+    let firsts = UInt64Array::from_iter_values((0..groups).map(|g| (g * per_group) as u64));
+    let schema = long.schema();
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (index, field) in schema.fields().iter().enumerate() {
+        let name = field.name().as_str();
+        if name == "threshold_s" {
+            continue;
+        }
+        if let Some((_, pattern)) = PER_THRESHOLD.iter().find(|(column, _)| *column == name) {
+            for (k, threshold) in thresholds.iter().enumerate() {
+                let rows =
+                    UInt64Array::from_iter_values((0..groups).map(|g| (g * per_group + k) as u64));
+                fields.push(Field::new(
+                    pattern.replace("{}", &threshold.to_string()),
+                    field.data_type().clone(),
+                    true,
+                ));
+                columns.push(take(long.column(index), &rows, None)?);
+            }
+        } else {
+            fields.push(field.as_ref().clone());
+            columns.push(take(long.column(index), &firsts, None)?);
+        }
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn date(text: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(text, "%Y-%m-%d").expect("date")
+    }
+
+    #[test]
+    fn a_tokyo_day_reads_two_utc_partitions() {
+        let tz = crate::udf::parse_time_zone("Asia/Tokyo").expect("zone");
+        let window = ReportWindow::new(tz, date("2026-03-02"), date("2026-03-02")).expect("ok");
+        assert_eq!(
+            window.partitions(),
+            ("2026-03-01".to_owned(), "2026-03-02".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_utc_week_reads_exactly_its_days() {
+        let window =
+            ReportWindow::new(chrono_tz::UTC, date("2026-03-01"), date("2026-03-07")).expect("ok");
+        assert_eq!(
+            window.partitions(),
+            ("2026-03-01".to_owned(), "2026-03-07".to_owned())
+        );
+    }
+
+    #[test]
+    fn a_new_york_day_reads_its_own_and_the_next_utc_day() {
+        let tz = crate::udf::parse_time_zone("America/New_York").expect("zone");
+        // The day DST starts (2026-03-08) is 23 hours long.
+        let window = ReportWindow::new(tz, date("2026-03-08"), date("2026-03-08")).expect("ok");
+        assert_eq!(
+            window.partitions(),
+            ("2026-03-08".to_owned(), "2026-03-09".to_owned())
+        );
+    }
+
+    #[test]
+    fn backwards_windows_are_rejected() {
+        assert!(ReportWindow::new(chrono_tz::UTC, date("2026-03-02"), date("2026-03-01")).is_err());
+    }
+}

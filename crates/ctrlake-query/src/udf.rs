@@ -1,0 +1,169 @@
+//! Time-zone functions the KPI SQL needs and SQL alone cannot express safely.
+//!
+//! Reports are read in local time (Japan: `Asia/Tokyo`), while the lake stores UTC. The zone is
+//! a bound parameter (`$tz`), never text pasted into SQL, so conversion happens in these
+//! functions with the IANA database (`chrono-tz`), daylight-saving transitions included:
+//! - `local_date(ts, tz)` → `Date32`: the calendar date of `ts` in `tz`;
+//! - `local_interval_start(ts, tz, minutes)` → `Utf8`: the start of the `minutes`-long local
+//!   interval holding `ts`, as `2026-03-02T09:15:00+09:00`.
+
+use std::str::FromStr;
+use std::sync::Arc;
+
+use chrono::{DateTime, Timelike};
+use chrono_tz::Tz;
+use datafusion::arrow::array::{
+    ArrayRef, AsArray, Date32Builder, StringBuilder, TimestampMillisecondArray,
+};
+use datafusion::arrow::datatypes::{DataType, TimestampMillisecondType};
+use datafusion::common::{Result, ScalarValue, exec_err};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+
+const MILLIS_PER_DAY: i64 = 86_400_000;
+
+/// Parses an IANA time zone name, with an error that lists what is expected.
+pub fn parse_time_zone(name: &str) -> std::result::Result<Tz, String> {
+    Tz::from_str(name).map_err(|_| {
+        format!("unknown time zone {name:?}: expected an IANA name like Asia/Tokyo or UTC")
+    })
+}
+
+fn scalar_text(value: &ColumnarValue, what: &str) -> Result<String> {
+    match value {
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(Some(text))
+            | ScalarValue::LargeUtf8(Some(text))
+            | ScalarValue::Utf8View(Some(text)),
+        ) => Ok(text.clone()),
+        other => exec_err!("{what} must be a constant string, got {other:?}"),
+    }
+}
+
+fn scalar_integer(value: &ColumnarValue, what: &str) -> Result<i64> {
+    match value {
+        ColumnarValue::Scalar(scalar) => match scalar.cast_to(&DataType::Int64)? {
+            ScalarValue::Int64(Some(n)) => Ok(n),
+            other => exec_err!("{what} must be a constant integer, got {other:?}"),
+        },
+        ColumnarValue::Array(_) => exec_err!("{what} must be a constant integer"),
+    }
+}
+
+fn time_zone(value: &ColumnarValue) -> Result<Tz> {
+    let name = scalar_text(value, "the time zone")?;
+    parse_time_zone(&name).or_else(|message| exec_err!("{message}"))
+}
+
+fn timestamps(value: &ColumnarValue, rows: usize) -> Result<TimestampMillisecondArray> {
+    let array = value.to_array(rows)?;
+    let array = datafusion::arrow::compute::cast(
+        &array,
+        &DataType::Timestamp(datafusion::arrow::datatypes::TimeUnit::Millisecond, None),
+    )?;
+    Ok(array.as_primitive::<TimestampMillisecondType>().clone())
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LocalDate {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for LocalDate {
+    fn name(&self) -> &str {
+        "local_date"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Date32)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [ts, tz] = args.args.as_slice() else {
+            return exec_err!("local_date(timestamp, time_zone) takes two arguments");
+        };
+        let tz = time_zone(tz)?;
+        let times = timestamps(ts, args.number_rows)?;
+        let mut out = Date32Builder::with_capacity(times.len());
+        for millis in times.iter() {
+            out.append_option(millis.and_then(|ms| {
+                let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
+                let local_ms = local.naive_local().and_utc().timestamp_millis();
+                i32::try_from(local_ms.div_euclid(MILLIS_PER_DAY)).ok()
+            }));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LocalIntervalStart {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for LocalIntervalStart {
+    fn name(&self) -> &str {
+        "local_interval_start"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [ts, tz, minutes] = args.args.as_slice() else {
+            return exec_err!(
+                "local_interval_start(timestamp, time_zone, minutes) takes three arguments"
+            );
+        };
+        let tz = time_zone(tz)?;
+        let minutes = scalar_integer(minutes, "the interval length in minutes")?;
+        if minutes < 1 || 60 % minutes != 0 {
+            return exec_err!("the interval must be a divisor of 60 minutes, got {minutes}");
+        }
+        let minutes = u32::try_from(minutes).unwrap_or(60);
+        let times = timestamps(ts, args.number_rows)?;
+        let mut out = StringBuilder::with_capacity(times.len(), times.len() * 25);
+        for millis in times.iter() {
+            let start = millis.and_then(|ms| {
+                let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
+                // Offsets are whole minutes, so stepping back by the local minute, second and
+                // millisecond lands exactly on the local interval boundary, DST included.
+                let back = i64::from(local.minute() % minutes) * 60_000
+                    + i64::from(local.second()) * 1000
+                    + i64::from(local.timestamp_subsec_millis());
+                let start = DateTime::from_timestamp_millis(ms - back)?.with_timezone(&tz);
+                Some(start.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
+            });
+            out.append_option(start);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
+/// The functions to register on a `SessionContext`.
+pub fn functions() -> Vec<ScalarUDF> {
+    vec![
+        ScalarUDF::new_from_impl(LocalDate {
+            signature: Signature::any(2, Volatility::Immutable),
+        }),
+        ScalarUDF::new_from_impl(LocalIntervalStart {
+            signature: Signature::any(3, Volatility::Immutable),
+        }),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unknown_zones_are_named() {
+        assert!(parse_time_zone("Asia/Tokyo").is_ok());
+        let message = parse_time_zone("Asia/Tokio").expect_err("unknown");
+        assert!(message.contains("Asia/Tokio"), "{message}");
+    }
+}
