@@ -9,6 +9,9 @@
 --   $tz                       IANA time zone of the report, e.g. 'Asia/Tokyo'
 --   $from_date, $to_date      first and last local date, 'YYYY-MM-DD'
 --   $dt_from, $dt_to          the UTC partitions that overlap those local days
+--   $dt_scan_from             $dt_from - 1 day: a contact initiated (dt) before midnight UTC
+--                             may be enqueued on the first day of the window (choice: a
+--                             contact enqueued more than a day after it began is not found)
 --   $callback_dt_to           last partition searched for callback legs ($dt_to + 7 days)
 --   $sl_inclusive             true: "D <= X" counts as within X; false (default): "D < X"
 -- Table sl_thresholds(threshold_s): the service-level thresholds X in seconds.
@@ -30,13 +33,13 @@ WITH queued AS (
            coalesce(agent_number_of_holds, 0) >= 1 AS put_on_hold,
            coalesce(agent_connection_attempts, 0) AS attempts
     FROM contacts
-    WHERE dt BETWEEN $dt_from AND $dt_to
+    WHERE dt BETWEEN $dt_scan_from AND $dt_to
       AND queue_enqueue_timestamp IS NOT NULL
 ),
 callback_legs AS (
     SELECT DISTINCT contact_id
     FROM ctr_raw
-    WHERE dt BETWEEN $dt_from AND $callback_dt_to
+    WHERE dt BETWEEN $dt_scan_from AND $callback_dt_to
       AND initiation_method = 'CALLBACK'
 ),
 classified AS (

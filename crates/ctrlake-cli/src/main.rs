@@ -51,6 +51,19 @@ enum Command {
 enum ReportKind {
     /// Per local day and queue: queued, handled, abandoned, ASA, service level, AHT, ...
     Queues(QueueReportArgs),
+    /// Per local day and agent: handled, AHT, hold, after-contact work, missed offers.
+    Agents(ReportArgs),
+    /// Per local interval and queue: the queue KPIs plus peak waiting at 1-second resolution.
+    Intervals(IntervalReportArgs),
+}
+
+#[derive(clap::Args)]
+struct IntervalReportArgs {
+    #[command(flatten)]
+    queues: QueueReportArgs,
+    /// Interval length in minutes: a divisor of 60.
+    #[arg(long, default_value_t = 15)]
+    minutes: u32,
 }
 
 #[derive(clap::Args)]
@@ -214,9 +227,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Gen(args) => generate(args).map(|()| ExitCode::SUCCESS),
-        Command::Report {
-            report: ReportKind::Queues(args),
-        } => query_runtime()?.block_on(report_queues(args)),
+        Command::Report { report } => query_runtime()?.block_on(run_report(report)),
         Command::Sql(args) => query_runtime()?.block_on(sql(args)),
     }
 }
@@ -268,15 +279,33 @@ fn emit(batches: &[ctrlake_query::render::RecordBatch], output: &OutputArgs) -> 
     Ok(())
 }
 
-async fn report_queues(args: QueueReportArgs) -> Result<ExitCode> {
-    let window = report_window(&args.report)?;
-    let engine = ctrlake_query::KpiEngine::open(&args.report.lake).await?;
-    let options = ctrlake_query::QueueReportOptions {
-        thresholds: args.sl,
+async fn run_report(report: ReportKind) -> Result<ExitCode> {
+    let options = |args: &QueueReportArgs| ctrlake_query::QueueReportOptions {
+        thresholds: args.sl.clone(),
         inclusive: args.sl_inclusive,
     };
-    let batch = engine.queue_daily(&window, &options).await?;
-    emit(&[batch], &args.report.output)?;
+    let (batch, output) = match report {
+        ReportKind::Queues(args) => {
+            let window = report_window(&args.report)?;
+            let engine = ctrlake_query::KpiEngine::open(&args.report.lake).await?;
+            let batch = engine.queue_daily(&window, &options(&args)).await?;
+            (batch, args.report.output)
+        }
+        ReportKind::Agents(args) => {
+            let window = report_window(&args)?;
+            let engine = ctrlake_query::KpiEngine::open(&args.lake).await?;
+            (engine.agent_daily(&window).await?, args.output)
+        }
+        ReportKind::Intervals(args) => {
+            let window = report_window(&args.queues.report)?;
+            let engine = ctrlake_query::KpiEngine::open(&args.queues.report.lake).await?;
+            let batch = engine
+                .queue_intervals(&window, args.minutes, &options(&args.queues))
+                .await?;
+            (batch, args.queues.report.output)
+        }
+    };
+    emit(&[batch], &output)?;
     Ok(ExitCode::SUCCESS)
 }
 

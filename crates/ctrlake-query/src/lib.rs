@@ -26,7 +26,7 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::context::SessionContext;
-use datafusion::prelude::SessionConfig;
+use datafusion::prelude::{DataFrame, SessionConfig};
 
 pub use reports::{QueueReportOptions, ReportWindow};
 
@@ -89,6 +89,15 @@ impl KpiEngine {
         sql: &str,
         params: &[(&str, ScalarValue)],
     ) -> Result<Vec<RecordBatch>, QueryError> {
+        Ok(self.frame(sql, params).await?.collect().await?)
+    }
+
+    /// Plans `sql` with named parameters bound to `params`.
+    pub async fn frame(
+        &self,
+        sql: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<DataFrame, QueryError> {
         let mut frame = self.ctx.sql(sql).await?;
         if !params.is_empty() {
             let map: HashMap<String, _> = params
@@ -97,7 +106,7 @@ impl KpiEngine {
                 .collect();
             frame = frame.with_param_values(ParamValues::Map(map))?;
         }
-        Ok(frame.collect().await?)
+        Ok(frame)
     }
 }
 

@@ -19,9 +19,16 @@ use crate::{KpiEngine, QueryError};
 
 /// The per-day, per-queue KPI SQL.
 pub const QUEUE_DAILY_SQL: &str = include_str!("../../../queries/queue_daily.sql");
+/// The per-interval, per-queue KPI SQL with peak waiting.
+pub const QUEUE_INTERVALS_SQL: &str = include_str!("../../../queries/queue_intervals.sql");
+/// The per-day, per-agent KPI SQL.
+pub const AGENT_DAILY_SQL: &str = include_str!("../../../queries/agent_daily.sql");
 
 /// How far after a report's last partition a callback leg is looked for (**choice**).
-pub const CALLBACK_LOOKAHEAD_DAYS: u64 = 7;
+pub const CALLBACK_LOOKAHEAD_DAYS: i64 = 7;
+/// How far before a report's first partition contacts are read: a contact begun before
+/// midnight UTC can be enqueued (or answered) on the window's first day (**choice**).
+pub const SCAN_LOOKBACK_DAYS: i64 = 1;
 
 /// Local calendar days `from..=to` in a time zone.
 #[derive(Debug, Clone)]
@@ -64,19 +71,32 @@ impl ReportWindow {
         )
     }
 
+    /// Epoch milliseconds of the first instant of the window and of the day after it.
+    fn bounds(&self) -> (i64, i64) {
+        let after = self.to.checked_add_days(Days::new(1)).unwrap_or(self.to);
+        (self.start_of(self.from), self.start_of(after))
+    }
+
     fn params(&self) -> Vec<(&'static str, ScalarValue)> {
         let (dt_from, dt_to) = self.partitions();
-        let callback_dt_to = NaiveDate::parse_from_str(&dt_to, "%Y-%m-%d")
-            .ok()
-            .and_then(|d| d.checked_add_days(Days::new(CALLBACK_LOOKAHEAD_DAYS)))
-            .map_or(dt_to.clone(), |d| d.format("%Y-%m-%d").to_string());
+        let shift = |dt: &str, days: i64| {
+            NaiveDate::parse_from_str(dt, "%Y-%m-%d")
+                .ok()
+                .and_then(|d| d.checked_add_signed(chrono::Duration::days(days)))
+                .map_or(dt.to_owned(), |d| d.format("%Y-%m-%d").to_string())
+        };
+        let text = |value: String| ScalarValue::Utf8(Some(value));
         vec![
-            ("tz", ScalarValue::Utf8(Some(self.tz.name().to_owned()))),
-            ("from_date", ScalarValue::Utf8(Some(self.from.to_string()))),
-            ("to_date", ScalarValue::Utf8(Some(self.to.to_string()))),
-            ("dt_from", ScalarValue::Utf8(Some(dt_from))),
-            ("dt_to", ScalarValue::Utf8(Some(dt_to))),
-            ("callback_dt_to", ScalarValue::Utf8(Some(callback_dt_to))),
+            ("tz", text(self.tz.name().to_owned())),
+            ("from_date", text(self.from.to_string())),
+            ("to_date", text(self.to.to_string())),
+            ("dt_scan_from", text(shift(&dt_from, -SCAN_LOOKBACK_DAYS))),
+            (
+                "callback_dt_to",
+                text(shift(&dt_to, CALLBACK_LOOKAHEAD_DAYS)),
+            ),
+            ("dt_from", text(dt_from)),
+            ("dt_to", text(dt_to)),
         ]
     }
 }
@@ -106,12 +126,8 @@ const PER_THRESHOLD: [(&str, &str); 2] = [
 ];
 
 impl KpiEngine {
-    /// `report queues`: KPIs per local day and queue.
-    pub async fn queue_daily(
-        &self,
-        window: &ReportWindow,
-        options: &QueueReportOptions,
-    ) -> Result<RecordBatch, QueryError> {
+    /// Binds the thresholds table the queue reports cross-join with.
+    fn set_thresholds(&self, options: &QueueReportOptions) -> Result<Vec<i64>, QueryError> {
         let mut thresholds = options.thresholds.clone();
         thresholds.sort_unstable();
         thresholds.dedup();
@@ -120,31 +136,84 @@ impl KpiEngine {
                 "--sl needs one or more non-negative thresholds in seconds, like 20,60".into(),
             ));
         }
-        let table_schema = Arc::new(Schema::new(vec![Field::new(
+        let schema = Arc::new(Schema::new(vec![Field::new(
             "threshold_s",
             DataType::Int64,
             false,
         )]));
-        let table_batch = RecordBatch::try_new(
-            table_schema.clone(),
+        let batch = RecordBatch::try_new(
+            schema.clone(),
             vec![Arc::new(Int64Array::from(thresholds.clone())) as ArrayRef],
         )?;
-        let table = MemTable::try_new(table_schema, vec![vec![table_batch]])?;
+        let table = MemTable::try_new(schema, vec![vec![batch]])?;
         self.ctx.deregister_table("sl_thresholds")?;
         self.ctx.register_table("sl_thresholds", Arc::new(table))?;
+        Ok(thresholds)
+    }
+
+    async fn single_batch(
+        &self,
+        sql: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<RecordBatch, QueryError> {
+        let frame = self.frame(sql, params).await?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = frame.collect().await?;
+        Ok(concat_batches(&schema, &batches)?)
+    }
+
+    /// `report queues`: KPIs per local day and queue.
+    pub async fn queue_daily(
+        &self,
+        window: &ReportWindow,
+        options: &QueueReportOptions,
+    ) -> Result<RecordBatch, QueryError> {
+        let thresholds = self.set_thresholds(options)?;
         let mut params = window.params();
         params.push((
             "sl_inclusive",
             ScalarValue::Boolean(Some(options.inclusive)),
         ));
-        let batches = self.query(QUEUE_DAILY_SQL, &params).await?;
-        let Some(first) = batches.first() else {
-            return Err(QueryError::Invalid(
-                "the queue report returned no schema".into(),
-            ));
-        };
-        let long = concat_batches(&first.schema(), &batches)?;
+        let long = self.single_batch(QUEUE_DAILY_SQL, &params).await?;
         pivot_thresholds(&long, &thresholds)
+    }
+
+    /// `report intervals`: the queue KPIs per local `minutes`-long interval, with peak waiting.
+    pub async fn queue_intervals(
+        &self,
+        window: &ReportWindow,
+        minutes: u32,
+        options: &QueueReportOptions,
+    ) -> Result<RecordBatch, QueryError> {
+        if minutes == 0 || 60 % minutes != 0 {
+            return Err(QueryError::Invalid(format!(
+                "--minutes {minutes}: expected a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)"
+            )));
+        }
+        let thresholds = self.set_thresholds(options)?;
+        let (start, end) = window.bounds();
+        let interval_ms = i64::from(minutes) * 60_000;
+        let mut params = window.params();
+        params.extend([
+            (
+                "sl_inclusive",
+                ScalarValue::Boolean(Some(options.inclusive)),
+            ),
+            ("minutes", ScalarValue::Int64(Some(i64::from(minutes)))),
+            ("window_start_ms", ScalarValue::Int64(Some(start))),
+            ("interval_ms", ScalarValue::Int64(Some(interval_ms))),
+            (
+                "interval_count",
+                ScalarValue::Int64(Some((end - start + interval_ms - 1) / interval_ms)),
+            ),
+        ]);
+        let long = self.single_batch(QUEUE_INTERVALS_SQL, &params).await?;
+        pivot_thresholds(&long, &thresholds)
+    }
+
+    /// `report agents`: KPIs per local day and agent.
+    pub async fn agent_daily(&self, window: &ReportWindow) -> Result<RecordBatch, QueryError> {
+        self.single_batch(AGENT_DAILY_SQL, &window.params()).await
     }
 }
 

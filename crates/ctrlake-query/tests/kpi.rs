@@ -114,3 +114,45 @@ async fn queue_daily_matches_the_hand_computed_tables() {
         .expect("report");
     assert_golden(&csv(&le), "queue_daily_asia_tokyo_le.csv");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_daily_and_intervals_match_the_hand_computed_tables() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || fixture_lake(&dir)
+    })
+    .await
+    .expect("ingest thread");
+    let engine = KpiEngine::open(&location).await.expect("open");
+    let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
+    let whole = ReportWindow::new(tokyo, date("2022-01-01"), date("2026-12-31")).expect("window");
+    let agents = engine.agent_daily(&whole).await.expect("report");
+    assert_golden(&csv(&agents), "agent_daily_asia_tokyo.csv");
+
+    let day = ReportWindow::new(tokyo, date("2026-03-02"), date("2026-03-02")).expect("window");
+    let intervals = engine
+        .queue_intervals(&day, 15, &QueueReportOptions::default())
+        .await
+        .expect("report");
+    let columns = [
+        "interval_start",
+        "queue",
+        "contacts_queued",
+        "contacts_handled",
+        "contacts_abandoned",
+        "avg_queue_answer_time_s",
+        "service_level_20_pct",
+        "avg_handle_time_s",
+        "peak_waiting",
+    ];
+    let indices: Vec<usize> = columns
+        .iter()
+        .map(|c| intervals.schema().index_of(c).expect("column"))
+        .collect();
+    let projected = intervals.project(&indices).expect("project");
+    assert_golden(
+        &csv(&projected),
+        "queue_intervals_15m_asia_tokyo_2026-03-02.csv",
+    );
+}

@@ -1,0 +1,152 @@
+-- queue_intervals: the queue KPIs per local N-minute interval and queue, plus peak_waiting
+-- (../shared kpis.md, "Intervals and queue depth").
+--
+-- Intervals are keyed by their local start with its offset ('2026-03-02T09:15:00+09:00'); a
+-- contact counts in the interval of its Queue.EnqueueTimestamp. The metric definitions are the
+-- same as in queue_daily.sql (kept in step by the golden and DuckDB cross-check tests).
+--
+-- peak_waiting: a contact waits during [floor(Enqueue), floor(Dequeue)) at 1-second resolution
+-- (contacts without DequeueTimestamp are skipped). A sweep: +1 at each wait start, -1 at each
+-- wait end, a running sum per queue gives how many wait after every event second; every
+-- interval start is added as a 0 event, so an interval inherits the contacts still waiting from
+-- earlier ones and gets a row even when nobody was enqueued in it. The peak of an interval is
+-- the largest running sum at any of its event seconds.
+--
+-- Parameters: $tz, $minutes, $from_date, $to_date, $dt_scan_from, $dt_to, $callback_dt_to,
+-- $sl_inclusive (see queue_daily.sql), and the window as epoch milliseconds:
+-- $window_start_ms (first local midnight), $interval_ms, $interval_count.
+-- Table sl_thresholds(threshold_s).
+WITH queued AS (
+    SELECT local_interval_start(queue_enqueue_timestamp, $tz, $minutes) AS interval_start,
+           local_date(queue_enqueue_timestamp, $tz) AS date,
+           queue_name AS queue,
+           queue_duration AS d,
+           agent_connected_to_agent_timestamp IS NOT NULL AS handled,
+           next_contact_id,
+           transfer_completed_timestamp IS NOT NULL AS transferred_out,
+           next_contact_id IS NULL
+             AND transfer_completed_timestamp IS NULL
+             AND transferred_to_endpoint_address IS NULL
+             AND transferred_to_endpoint_type IS NULL AS no_follow_up,
+           coalesce(agent_interaction_duration, 0) AS interaction,
+           coalesce(agent_customer_hold_duration, 0) AS hold,
+           coalesce(agent_after_contact_work_duration, 0) AS acw,
+           coalesce(agent_pause_duration, 0) AS pause,
+           coalesce(agent_number_of_holds, 0) >= 1 AS put_on_hold,
+           coalesce(agent_connection_attempts, 0) AS attempts
+    FROM contacts
+    WHERE dt BETWEEN $dt_scan_from AND $dt_to
+      AND queue_enqueue_timestamp IS NOT NULL
+),
+callback_legs AS (
+    SELECT DISTINCT contact_id
+    FROM ctr_raw
+    WHERE dt BETWEEN $dt_scan_from AND $callback_dt_to
+      AND initiation_method = 'CALLBACK'
+),
+classified AS (
+    SELECT q.*,
+           NOT q.handled AND c.contact_id IS NOT NULL AS callback_requested,
+           NOT q.handled AND q.no_follow_up AS abandoned
+    FROM queued q
+    LEFT JOIN callback_legs c ON c.contact_id = q.next_contact_id
+    WHERE q.date BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
+),
+per_threshold AS (
+    SELECT k.*, t.threshold_s,
+           CASE WHEN $sl_inclusive THEN k.d <= t.threshold_s ELSE k.d < t.threshold_s END AS within
+    FROM classified k
+    CROSS JOIN sl_thresholds t
+),
+metrics AS (
+    SELECT interval_start,
+           queue,
+           threshold_s,
+           count(*) AS contacts_queued,
+           count(*) FILTER (WHERE handled) AS contacts_handled,
+           count(*) FILTER (WHERE abandoned) AS contacts_abandoned,
+           CAST(round(100.0 * count(*) FILTER (WHERE abandoned) / count(*), 3) AS DECIMAL(10, 3)) AS abandonment_rate_pct,
+           CAST(round(avg(d) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_queue_answer_time_s,
+           CAST(round(avg(d) FILTER (WHERE abandoned), 3) AS DECIMAL(18, 3)) AS avg_queue_abandon_time_s,
+           max(d) AS max_queued_time_s,
+           CAST(round(100.0 * count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) / count(*), 3) AS DECIMAL(10, 3)) AS service_level_pct,
+           CAST(round(100.0 * count(*) FILTER (WHERE handled AND within) / count(*), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
+           CAST(round(avg(interaction + hold + acw + pause) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
+           CAST(round(avg(interaction) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_agent_interaction_s,
+           CAST(round(avg(hold) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_s,
+           CAST(round(avg(acw) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_after_contact_work_s,
+           count(*) FILTER (WHERE handled AND put_on_hold) AS contacts_put_on_hold,
+           count(*) FILTER (WHERE transferred_out) AS contacts_transferred_out,
+           count(*) FILTER (WHERE callback_requested) AS contacts_callback_requested,
+           sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) AS agent_non_response
+    FROM per_threshold
+    GROUP BY interval_start, queue, threshold_s
+),
+waits AS (
+    SELECT queue_name AS queue,
+           to_unixtime(date_trunc('second', queue_enqueue_timestamp)) AS wait_start,
+           to_unixtime(date_trunc('second', queue_dequeue_timestamp)) AS wait_end
+    FROM contacts
+    WHERE dt BETWEEN $dt_scan_from AND $dt_to
+      AND queue_enqueue_timestamp IS NOT NULL
+      AND queue_dequeue_timestamp IS NOT NULL
+),
+grid AS (
+    SELECT CAST(($window_start_ms + i * $interval_ms) / 1000 AS BIGINT) AS t
+    FROM (SELECT unnest(range(0, $interval_count)) AS i)
+),
+events AS (
+    SELECT queue, wait_start AS t, 1 AS delta FROM waits WHERE wait_end > wait_start
+    UNION ALL
+    SELECT queue, wait_end AS t, -1 AS delta FROM waits WHERE wait_end > wait_start
+    UNION ALL
+    SELECT q.queue, g.t, 0 AS delta FROM (SELECT DISTINCT queue FROM waits) q CROSS JOIN grid g
+),
+per_second AS (
+    SELECT queue, t, sum(delta) AS delta FROM events GROUP BY queue, t
+),
+levels AS (
+    SELECT queue, t,
+           sum(delta) OVER (PARTITION BY queue ORDER BY t ROWS UNBOUNDED PRECEDING) AS waiting
+    FROM per_second
+),
+peaks AS (
+    SELECT local_interval_start(to_timestamp_seconds(t), $tz, $minutes) AS interval_start,
+           queue,
+           max(waiting) AS peak_waiting
+    FROM levels
+    WHERE t >= $window_start_ms / 1000
+      AND t < ($window_start_ms + $interval_count * $interval_ms) / 1000
+    GROUP BY 1, 2
+),
+peaks_per_threshold AS (
+    SELECT p.interval_start, p.queue, p.peak_waiting, s.threshold_s
+    FROM peaks p
+    CROSS JOIN sl_thresholds s
+)
+SELECT coalesce(m.interval_start, p.interval_start) AS interval_start,
+       coalesce(m.queue, p.queue) AS queue,
+       coalesce(m.threshold_s, p.threshold_s) AS threshold_s,
+       coalesce(m.contacts_queued, 0) AS contacts_queued,
+       coalesce(m.contacts_handled, 0) AS contacts_handled,
+       coalesce(m.contacts_abandoned, 0) AS contacts_abandoned,
+       m.abandonment_rate_pct,
+       m.avg_queue_answer_time_s,
+       m.avg_queue_abandon_time_s,
+       m.max_queued_time_s,
+       m.service_level_pct,
+       m.answered_within_pct,
+       m.avg_handle_time_s,
+       m.avg_agent_interaction_s,
+       m.avg_customer_hold_s,
+       m.avg_after_contact_work_s,
+       coalesce(m.contacts_put_on_hold, 0) AS contacts_put_on_hold,
+       coalesce(m.contacts_transferred_out, 0) AS contacts_transferred_out,
+       coalesce(m.contacts_callback_requested, 0) AS contacts_callback_requested,
+       coalesce(m.agent_non_response, 0) AS agent_non_response,
+       coalesce(p.peak_waiting, 0) AS peak_waiting
+FROM peaks_per_threshold p
+FULL OUTER JOIN metrics m
+  ON m.interval_start = p.interval_start AND m.queue = p.queue AND m.threshold_s = p.threshold_s
+WHERE m.queue IS NOT NULL OR p.peak_waiting > 0
+ORDER BY interval_start, queue, threshold_s
