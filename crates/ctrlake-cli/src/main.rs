@@ -44,7 +44,48 @@ enum Command {
         report: ReportKind,
     },
     /// Run SQL over the lake: tables ctr_raw (every version) and contacts (de-duplicated).
+    /// Without a query, an interactive shell with history.
     Sql(SqlArgs),
+    /// List de-duplicated contacts with every timestamp to the second, or one contact's chain.
+    Contacts(ContactsArgs),
+}
+
+#[derive(clap::Args)]
+struct ContactsArgs {
+    #[arg(long, env = "CTRLAKE_LAKE")]
+    lake: String,
+    /// First local day (YYYY-MM-DD) of initiation.
+    #[arg(long, requires = "to", conflicts_with_all = ["date", "chain"])]
+    from: Option<chrono::NaiveDate>,
+    /// Last local day, inclusive.
+    #[arg(long, requires = "from")]
+    to: Option<chrono::NaiveDate>,
+    /// One local day: YYYY-MM-DD, today or yesterday.
+    #[arg(long, conflicts_with = "chain")]
+    date: Option<String>,
+    /// IANA time zone for days and the timestamps shown.
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    #[arg(long)]
+    queue: Option<String>,
+    #[arg(long)]
+    agent: Option<String>,
+    /// VOICE, CHAT, TASK, EMAIL.
+    #[arg(long)]
+    channel: Option<String>,
+    /// INBOUND, OUTBOUND, TRANSFER, QUEUE_TRANSFER, CALLBACK, API, ...
+    #[arg(long)]
+    method: Option<String>,
+    /// Customer phone number as recorded, e.g. +81355550123.
+    #[arg(long)]
+    customer: Option<String>,
+    #[arg(long)]
+    contact_id: Option<String>,
+    /// Show every leg of this contact's journey (transfers, callbacks) instead of a search.
+    #[arg(long)]
+    chain: Option<String>,
+    #[command(flatten)]
+    output: OutputArgs,
 }
 
 #[derive(Subcommand)]
@@ -120,8 +161,8 @@ struct QueueReportArgs {
 struct SqlArgs {
     #[arg(long, env = "CTRLAKE_LAKE")]
     lake: String,
-    /// The query.
-    query: String,
+    /// The query; without it, an interactive shell.
+    query: Option<String>,
     #[command(flatten)]
     output: OutputArgs,
 }
@@ -229,6 +270,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Gen(args) => generate(args).map(|()| ExitCode::SUCCESS),
         Command::Report { report } => query_runtime()?.block_on(run_report(report)),
         Command::Sql(args) => query_runtime()?.block_on(sql(args)),
+        Command::Contacts(args) => query_runtime()?.block_on(contacts(args)),
     }
 }
 
@@ -240,11 +282,20 @@ fn query_runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn report_window(args: &ReportArgs) -> Result<ctrlake_query::ReportWindow> {
-    let tz = ctrlake_query::udf::parse_time_zone(&args.tz).map_err(anyhow::Error::msg)?;
+    window_of(&args.tz, args.date.as_deref(), args.from, args.to)
+}
+
+fn window_of(
+    tz: &str,
+    date: Option<&str>,
+    from: Option<chrono::NaiveDate>,
+    to: Option<chrono::NaiveDate>,
+) -> Result<ctrlake_query::ReportWindow> {
+    let tz = ctrlake_query::udf::parse_time_zone(tz).map_err(anyhow::Error::msg)?;
     let today = chrono::Utc::now().with_timezone(&tz).date_naive();
-    let (from, to) = match (&args.date, args.from, args.to) {
+    let (from, to) = match (date, from, to) {
         (Some(day), None, None) => {
-            let day = match day.as_str() {
+            let day = match day {
                 "today" => today,
                 "yesterday" => today.pred_opt().context("no day before today")?,
                 text => chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").with_context(|| {
@@ -311,11 +362,93 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
 
 async fn sql(args: SqlArgs) -> Result<ExitCode> {
     let engine = ctrlake_query::KpiEngine::open(&args.lake).await?;
-    let batches = engine.query(&args.query, &[]).await?;
+    let Some(query) = &args.query else {
+        return shell(&engine).await;
+    };
+    let batches = engine
+        .query(query, &[])
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     emit(&batches, &args.output)?;
     Ok(ExitCode::SUCCESS)
 }
 
+/// An interactive SQL shell: statements end with `;`, history in ~/.ctrlake_history.
+async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
+    let mut editor = rustyline::DefaultEditor::new().context("starting the shell")?;
+    let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".ctrlake_history"));
+    if let Some(path) = &history {
+        let _ = editor.load_history(path);
+    }
+    eprintln!(
+        "ctrlake SQL shell: tables ctr_raw, contacts; end statements with ';', quit with Ctrl-D"
+    );
+    let mut statement = String::new();
+    loop {
+        let prompt = if statement.is_empty() {
+            "ctrlake> "
+        } else {
+            "     ...> "
+        };
+        match editor.readline(prompt) {
+            Ok(line) => {
+                statement.push_str(&line);
+                statement.push('\n');
+                if !line.trim_end().ends_with(';') {
+                    continue;
+                }
+                let text = std::mem::take(&mut statement);
+                let _ = editor.add_history_entry(text.trim_end());
+                match engine
+                    .query(text.trim_end().trim_end_matches(';'), &[])
+                    .await
+                {
+                    Ok(batches) => {
+                        let output = OutputArgs {
+                            format: Format::Table,
+                            out: None,
+                        };
+                        if let Err(error) = emit(&batches, &output) {
+                            eprintln!("error: {error:#}");
+                        }
+                    }
+                    Err(error) => eprintln!("error: {error}"),
+                }
+            }
+            Err(rustyline::error::ReadlineError::Interrupted) => statement.clear(),
+            Err(rustyline::error::ReadlineError::Eof) => break,
+            Err(error) => return Err(error).context("reading input"),
+        }
+    }
+    if let Some(path) = &history {
+        let _ = editor.save_history(path);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn contacts(args: ContactsArgs) -> Result<ExitCode> {
+    let engine = ctrlake_query::KpiEngine::open(&args.lake).await?;
+    let batch = match &args.chain {
+        Some(id) => {
+            let tz = ctrlake_query::udf::parse_time_zone(&args.tz).map_err(anyhow::Error::msg)?;
+            engine.contact_chain(id, tz).await?
+        }
+        None => {
+            let window = window_of(&args.tz, args.date.as_deref(), args.from, args.to)?;
+            let filter = ctrlake_query::ContactFilter {
+                queue: args.queue.clone(),
+                agent: args.agent.clone(),
+                channel: args.channel.clone(),
+                initiation_method: args.method.clone(),
+                customer: args.customer.clone(),
+                contact_id: args.contact_id.clone(),
+            };
+            engine.contacts(&window, &filter).await?
+        }
+    };
+    emit(&[batch], &args.output)?;
+    Ok(ExitCode::SUCCESS)
+}
 fn parse_compression(text: &str) -> Result<LakeCompression> {
     Ok(match text.split_once(':') {
         None if text == "zstd" => LakeCompression::Zstd(1),

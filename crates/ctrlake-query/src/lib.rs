@@ -28,14 +28,14 @@ use datafusion::datasource::listing::{
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{DataFrame, SessionConfig};
 
-pub use reports::{QueueReportOptions, ReportWindow};
+pub use reports::{ContactFilter, QueueReportOptions, ReportWindow};
 
 /// The SQL of the de-duplicated view, from `queries/`.
 pub const CONTACTS_SQL: &str = include_str!("../../../queries/contacts.sql");
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueryError {
-    #[error("{0}")]
+    #[error("{}", one_line(.0))]
     DataFusion(#[from] datafusion::error::DataFusionError),
     #[error("{0}")]
     Arrow(#[from] datafusion::arrow::error::ArrowError),
@@ -47,6 +47,18 @@ pub enum QueryError {
     Output(#[from] std::io::Error),
     #[error("writing Parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
+}
+
+/// A DataFusion error as one line: the first line of its message without a backtrace (the
+/// rest is, e.g., a list of every column, which `ctrlake sql` users get from `DESCRIBE`).
+fn one_line(error: &datafusion::error::DataFusionError) -> String {
+    let message = error.strip_backtrace();
+    let first = message.lines().next().unwrap_or_default().trim_end();
+    if message.lines().nth(1).is_some() {
+        format!("{first} (DESCRIBE contacts lists the columns)")
+    } else {
+        first.to_owned()
+    }
 }
 
 /// A query session over one lake.
@@ -90,6 +102,21 @@ impl KpiEngine {
         params: &[(&str, ScalarValue)],
     ) -> Result<Vec<RecordBatch>, QueryError> {
         Ok(self.frame(sql, params).await?.collect().await?)
+    }
+
+    /// The physical plan of `sql` as text (`EXPLAIN`): shows which files a query reads.
+    pub async fn explain(
+        &self,
+        sql: &str,
+        params: &[(&str, ScalarValue)],
+    ) -> Result<String, QueryError> {
+        let batches = self
+            .frame(sql, params)
+            .await?
+            .explain(false, false)?
+            .collect()
+            .await?;
+        Ok(arrow_cast::pretty::pretty_format_batches(&batches)?.to_string())
     }
 
     /// Plans `sql` with named parameters bound to `params`.

@@ -21,6 +21,10 @@ use crate::{KpiEngine, QueryError};
 pub const QUEUE_DAILY_SQL: &str = include_str!("../../../queries/queue_daily.sql");
 /// The per-interval, per-queue KPI SQL with peak waiting.
 pub const QUEUE_INTERVALS_SQL: &str = include_str!("../../../queries/queue_intervals.sql");
+/// Contact search over a window.
+pub const CONTACTS_SEARCH_SQL: &str = include_str!("../../../queries/contacts_search.sql");
+/// Every leg of one contact's journey.
+pub const CONTACT_CHAIN_SQL: &str = include_str!("../../../queries/contact_chain.sql");
 /// The per-day, per-agent KPI SQL.
 pub const AGENT_DAILY_SQL: &str = include_str!("../../../queries/agent_daily.sql");
 
@@ -77,7 +81,8 @@ impl ReportWindow {
         (self.start_of(self.from), self.start_of(after))
     }
 
-    fn params(&self) -> Vec<(&'static str, ScalarValue)> {
+    /// The bound parameters every report file takes (see `queries/README.md`).
+    pub fn params(&self) -> Vec<(&'static str, ScalarValue)> {
         let (dt_from, dt_to) = self.partitions();
         let shift = |dt: &str, days: i64| {
             NaiveDate::parse_from_str(dt, "%Y-%m-%d")
@@ -117,6 +122,17 @@ impl Default for QueueReportOptions {
             inclusive: false,
         }
     }
+}
+
+/// Filters of `ctrlake contacts`; `None` means any.
+#[derive(Debug, Clone, Default)]
+pub struct ContactFilter {
+    pub queue: Option<String>,
+    pub agent: Option<String>,
+    pub channel: Option<String>,
+    pub initiation_method: Option<String>,
+    pub customer: Option<String>,
+    pub contact_id: Option<String>,
 }
 
 /// Columns of the per-threshold rows that become one column per threshold.
@@ -209,6 +225,34 @@ impl KpiEngine {
         ]);
         let long = self.single_batch(QUEUE_INTERVALS_SQL, &params).await?;
         pivot_thresholds(&long, &thresholds)
+    }
+
+    /// `contacts`: de-duplicated contacts initiated in the window, filtered.
+    pub async fn contacts(
+        &self,
+        window: &ReportWindow,
+        filter: &ContactFilter,
+    ) -> Result<RecordBatch, QueryError> {
+        let text = |value: &Option<String>| ScalarValue::Utf8(value.clone());
+        let mut params = window.params();
+        params.extend([
+            ("queue", text(&filter.queue)),
+            ("agent", text(&filter.agent)),
+            ("channel", text(&filter.channel)),
+            ("initiation_method", text(&filter.initiation_method)),
+            ("customer", text(&filter.customer)),
+            ("contact_id", text(&filter.contact_id)),
+        ]);
+        self.single_batch(CONTACTS_SEARCH_SQL, &params).await
+    }
+
+    /// `contacts --chain ID`: every leg of the journey of contact `contact_id`.
+    pub async fn contact_chain(&self, contact_id: &str, tz: Tz) -> Result<RecordBatch, QueryError> {
+        let params = [
+            ("tz", ScalarValue::Utf8(Some(tz.name().to_owned()))),
+            ("contact_id", ScalarValue::Utf8(Some(contact_id.to_owned()))),
+        ];
+        self.single_batch(CONTACT_CHAIN_SQL, &params).await
     }
 
     /// `report agents`: KPIs per local day and agent.

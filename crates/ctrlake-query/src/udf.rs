@@ -5,7 +5,9 @@
 //! functions with the IANA database (`chrono-tz`), daylight-saving transitions included:
 //! - `local_date(ts, tz)` → `Date32`: the calendar date of `ts` in `tz`;
 //! - `local_interval_start(ts, tz, minutes)` → `Utf8`: the start of the `minutes`-long local
-//!   interval holding `ts`, as `2026-03-02T09:15:00+09:00`.
+//!   interval holding `ts`, as `2026-03-02T09:15:00+09:00`;
+//! - `local_timestamp(ts, tz)` → `Utf8`: `ts` in `tz` to the second, with the milliseconds
+//!   when the record has them: `2026-03-02T09:15:07+09:00`, `2026-03-02T09:15:07.250+09:00`.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -144,6 +146,43 @@ impl ScalarUDFImpl for LocalIntervalStart {
     }
 }
 
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct LocalTimestamp {
+    signature: Signature,
+}
+
+impl ScalarUDFImpl for LocalTimestamp {
+    fn name(&self) -> &str {
+        "local_timestamp"
+    }
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let [ts, tz] = args.args.as_slice() else {
+            return exec_err!("local_timestamp(timestamp, time_zone) takes two arguments");
+        };
+        let tz = time_zone(tz)?;
+        let times = timestamps(ts, args.number_rows)?;
+        let mut out = StringBuilder::with_capacity(times.len(), times.len() * 29);
+        for millis in times.iter() {
+            out.append_option(millis.and_then(|ms| {
+                let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
+                let format = if ms.rem_euclid(1000) == 0 {
+                    "%Y-%m-%dT%H:%M:%S%:z"
+                } else {
+                    "%Y-%m-%dT%H:%M:%S%.3f%:z"
+                };
+                Some(local.format(format).to_string())
+            }));
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+    }
+}
+
 /// The functions to register on a `SessionContext`.
 pub fn functions() -> Vec<ScalarUDF> {
     vec![
@@ -152,6 +191,9 @@ pub fn functions() -> Vec<ScalarUDF> {
         }),
         ScalarUDF::new_from_impl(LocalIntervalStart {
             signature: Signature::any(3, Volatility::Immutable),
+        }),
+        ScalarUDF::new_from_impl(LocalTimestamp {
+            signature: Signature::any(2, Volatility::Immutable),
         }),
     ]
 }

@@ -75,8 +75,7 @@ fn assert_golden(actual: &str, golden: &str) {
     panic!("{golden} differs:\n{diff}");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queue_daily_matches_the_hand_computed_tables() {
+async fn fixture_engine() -> (tempfile::TempDir, KpiEngine) {
     let dir = tempfile::tempdir().expect("tempdir");
     let location = tokio::task::spawn_blocking({
         let dir = dir.path().to_path_buf();
@@ -85,6 +84,24 @@ async fn queue_daily_matches_the_hand_computed_tables() {
     .await
     .expect("ingest thread");
     let engine = KpiEngine::open(&location).await.expect("open");
+    (dir, engine)
+}
+
+fn column_strings(batch: &datafusion::arrow::record_batch::RecordBatch, name: &str) -> Vec<String> {
+    let column = batch.column_by_name(name).expect("column");
+    let column =
+        datafusion::arrow::compute::cast(column, &datafusion::arrow::datatypes::DataType::Utf8)
+            .expect("cast");
+    let column = column
+        .as_any()
+        .downcast_ref::<datafusion::arrow::array::StringArray>()
+        .expect("strings");
+    column.iter().map(|v| v.unwrap_or("").to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queue_daily_matches_the_hand_computed_tables() {
+    let (_dir, engine) = fixture_engine().await;
     let whole = |tz: &str| {
         ReportWindow::new(
             parse_time_zone(tz).expect("zone"),
@@ -117,14 +134,7 @@ async fn queue_daily_matches_the_hand_computed_tables() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_daily_and_intervals_match_the_hand_computed_tables() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let location = tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        move || fixture_lake(&dir)
-    })
-    .await
-    .expect("ingest thread");
-    let engine = KpiEngine::open(&location).await.expect("open");
+    let (_dir, engine) = fixture_engine().await;
     let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
     let whole = ReportWindow::new(tokyo, date("2022-01-01"), date("2026-12-31")).expect("window");
     let agents = engine.agent_daily(&whole).await.expect("report");
@@ -155,4 +165,157 @@ async fn agent_daily_and_intervals_match_the_hand_computed_tables() {
         &csv(&projected),
         "queue_intervals_15m_asia_tokyo_2026-03-02.csv",
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn contacts_are_deduplicated_searchable_and_chained() {
+    let (_dir, engine) = fixture_engine().await;
+    let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
+    let raw = engine
+        .query("SELECT count(*) AS n FROM ctr_raw", &[])
+        .await
+        .expect("query");
+    let deduplicated = engine
+        .query(
+            "SELECT count(*) AS n, count(DISTINCT contact_id) AS ids FROM contacts",
+            &[],
+        )
+        .await
+        .expect("query");
+    assert_eq!(column_strings(&raw[0], "n"), ["38"]);
+    assert_eq!(column_strings(&deduplicated[0], "n"), ["33"]);
+    assert_eq!(column_strings(&deduplicated[0], "ids"), ["33"]);
+
+    // Fixture 12: the later update wins although it was delivered first.
+    let window = ReportWindow::new(tokyo, date("2026-03-01"), date("2026-03-07")).expect("window");
+    let week = engine
+        .contacts(&window, &ctrlake_query::ContactFilter::default())
+        .await
+        .expect("search");
+    assert_eq!(
+        week.num_rows(),
+        32,
+        "every fixture contact of the week except the 2022 sample"
+    );
+    let ids = column_strings(&week, "contact_id");
+    let last = column_strings(&week, "last_updated");
+    let wanted = "00000000-0000-4000-8000-000000001201";
+    let row = ids
+        .iter()
+        .position(|id| id == wanted)
+        .expect("fixture 12 contact");
+    let lines = std::fs::read_to_string(repo().join("fixtures/ctr/12-update-out-of-order.ndjson"))
+        .unwrap_or_default();
+    assert!(!lines.is_empty(), "fixture 12 present");
+    let first: serde_json::Value =
+        serde_json::from_str(lines.lines().next().expect("line")).expect("json");
+    let newest =
+        chrono::DateTime::parse_from_rfc3339(first["LastUpdateTimestamp"].as_str().expect("ts"))
+            .expect("rfc3339")
+            .with_timezone(&tokyo)
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string();
+    assert_eq!(last[row], newest);
+
+    // Milliseconds are shown where the record has them (fixture 13).
+    let ms = engine
+        .contacts(
+            &window,
+            &ctrlake_query::ContactFilter {
+                contact_id: Some("00000000-0000-4000-8000-000000001301".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert_eq!(ms.num_rows(), 1);
+    assert!(column_strings(&ms, "last_updated")[0].contains(".250+09:00"));
+
+    // Filters: one queue, one channel.
+    let chat = engine
+        .contacts(
+            &window,
+            &ctrlake_query::ContactFilter {
+                channel: Some("CHAT".to_owned()),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("search");
+    assert!(chat.num_rows() >= 1);
+    assert!(column_strings(&chat, "channel").iter().all(|c| c == "CHAT"));
+
+    // The callback journey of fixture 07 from either leg.
+    for id in [
+        "00000000-0000-4000-8000-000000000701",
+        "00000000-0000-4000-8000-000000000702",
+    ] {
+        let chain = engine.contact_chain(id, tokyo).await.expect("chain");
+        assert_eq!(
+            column_strings(&chain, "contact_id"),
+            [
+                "00000000-0000-4000-8000-000000000701",
+                "00000000-0000-4000-8000-000000000702"
+            ]
+        );
+        assert_eq!(
+            column_strings(&chain, "initiation_method"),
+            ["INBOUND", "CALLBACK"]
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_local_day_reads_only_the_partitions_it_overlaps() {
+    let (_dir, engine) = fixture_engine().await;
+    let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
+    let day = ReportWindow::new(tokyo, date("2026-03-03"), date("2026-03-03")).expect("window");
+    let mut params = day.params();
+    params.push((
+        "sl_inclusive",
+        datafusion::common::ScalarValue::Boolean(Some(false)),
+    ));
+    engine
+        .queue_daily(&day, &QueueReportOptions::default())
+        .await
+        .expect("thresholds registered");
+    let plan = engine
+        .explain(ctrlake_query::reports::QUEUE_DAILY_SQL, &params)
+        .await
+        .expect("explain");
+    // Tokyo 2026-03-03 is UTC 03-02 15:00 .. 03-03 15:00; one day of lookback; callback legs
+    // up to 7 days later. The 2022 sample's partition is never read.
+    assert!(plan.contains("dt=2026-03-03"), "{plan}");
+    assert!(!plan.contains("dt=2022-01-05"), "{plan}");
+    let contacts_scan = engine
+        .explain(
+            "SELECT count(*) FROM contacts WHERE dt BETWEEN $dt_from AND $dt_to",
+            &day.params(),
+        )
+        .await
+        .expect("explain");
+    assert!(contacts_scan.contains("dt=2026-03-02") && contacts_scan.contains("dt=2026-03-03"));
+    for other in [
+        "dt=2026-03-01",
+        "dt=2026-03-04",
+        "dt=2026-03-06",
+        "dt=2022-01-05",
+    ] {
+        assert!(
+            !contacts_scan.contains(other),
+            "{other} read:\n{contacts_scan}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_sql_is_one_clear_error() {
+    let (_dir, engine) = fixture_engine().await;
+    let error = engine
+        .query("SELECT no_such_column FROM contacts", &[])
+        .await
+        .expect_err("bad column");
+    let message = error.to_string();
+    assert!(message.contains("no_such_column"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
 }
