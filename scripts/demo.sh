@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job on the embedded default: generate a week of realistic CTRs into ./sample (a
-# Firehose-style gzip archive), ingest them into the local lake ./lake, and print the summary.
+# Firehose-style gzip archive), ingest them into the local lake ./lake, print the ingest summary
+# and the second-precision KPI reports of the week in Tokyo time (queues, then agents).
 # Re-running replaces the same files (names derive from the input), so it is safe to repeat.
 #   scripts/demo.sh [CONTACTS]
 set -euo pipefail
@@ -13,5 +14,8 @@ ctrlake="$CARGO_TARGET_DIR/release/ctrlake"
   --format firehose --gzip --out sample/ctr-2026-03-01.json.gz
 "$ctrlake" ingest files sample/ --lake lake
 echo
-echo "lake partitions:"
-ls lake/ctr
+echo "== queue KPIs per day (Asia/Tokyo), service level at 20 s and 60 s =="
+"$ctrlake" report queues --lake lake --from 2026-03-01 --to 2026-03-07 --tz Asia/Tokyo --sl 20,60
+echo
+echo "== agent KPIs, 2026-03-02 (Asia/Tokyo) =="
+"$ctrlake" report agents --lake lake --date 2026-03-02 --tz Asia/Tokyo
