@@ -36,11 +36,24 @@ WITH queued AS (
     WHERE dt BETWEEN $dt_scan_from AND $dt_to
       AND queue_enqueue_timestamp IS NOT NULL
 ),
-callback_legs AS (
-    SELECT DISTINCT contact_id
+-- The next legs of this window's contacts, newest version of each (same rule as the contacts
+-- view, applied only to the few rows that are some contact's NextContactId).
+next_legs AS (
+    SELECT contact_id,
+           first_value(initiation_method ORDER BY last_update_timestamp DESC,
+                                                  arrival_timestamp DESC NULLS LAST,
+                                                  source_uri DESC,
+                                                  source_offset DESC NULLS LAST) AS initiation_method
     FROM ctr_raw
     WHERE dt BETWEEN $dt_scan_from AND $callback_dt_to
-      AND initiation_method = 'CALLBACK'
+      AND contact_id IN (SELECT next_contact_id
+                         FROM ctr_raw
+                         WHERE dt BETWEEN $dt_scan_from AND $dt_to
+                           AND next_contact_id IS NOT NULL)
+    GROUP BY contact_id
+),
+callback_legs AS (
+    SELECT contact_id FROM next_legs WHERE initiation_method = 'CALLBACK'
 ),
 classified AS (
     SELECT q.*,

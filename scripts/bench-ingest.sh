@@ -7,6 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
 echo "building ctrlake --release (reuses $CARGO_TARGET_DIR)" >&2
+# The target dir is shared between checkouts (CI's clone, the work tree); cargo re-links
+# target/<profile>/ctrlake only when it rebuilds or the link is missing, so remove it first to
+# be sure it is this checkout's binary.
+rm -f "$CARGO_TARGET_DIR/release/ctrlake"
 cargo build --release -p ctrlake-cli --quiet
 scripts/python-env.sh
 exec .venv/bin/python scripts/bench_ingest.py --ctrlake "$CARGO_TARGET_DIR/release/ctrlake" "$@"

@@ -8,6 +8,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 contacts="${1:-20000}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
+# The target dir is shared between checkouts (CI's clone, the work tree); cargo re-links
+# target/<profile>/ctrlake only when it rebuilds or the link is missing, so remove it first to
+# be sure it is this checkout's binary.
+rm -f "$CARGO_TARGET_DIR/release/ctrlake"
 cargo build --release -p ctrlake-cli --quiet
 ctrlake="$CARGO_TARGET_DIR/release/ctrlake"
 "$ctrlake" gen --contacts "$contacts" --seed 1 --days 7 --start 2026-03-01 \

@@ -6,6 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
 mkdir -p "$CARGO_TARGET_DIR"
+# The target dir is shared between checkouts (CI's clone, the work tree); cargo re-links
+# target/<profile>/ctrlake only when it rebuilds or the link is missing, so remove it first to
+# be sure it is this checkout's binary.
+rm -f "$CARGO_TARGET_DIR/debug/ctrlake"
 cargo build --workspace --locked
 cargo test --workspace --locked
 scripts/test-python.sh
