@@ -1,5 +1,6 @@
 //! `ctrlake`: argument parsing, progress and printing around the library crates.
-//! Nothing here decides what goes into the lake; that lives in `ctrlake-ingest`.
+//! Nothing here decides what goes into the lake (`ctrlake-ingest`) or what a KPI is
+//! (`queries/*.sql`, run by `ctrlake-query`).
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
