@@ -49,7 +49,9 @@ next_legs AS (
       AND contact_id IN (SELECT next_contact_id
                          FROM ctr_raw
                          WHERE dt BETWEEN $dt_scan_from AND $dt_to
-                           AND next_contact_id IS NOT NULL)
+                           AND next_contact_id IS NOT NULL
+                           AND queue_enqueue_timestamp IS NOT NULL
+                           AND agent_connected_to_agent_timestamp IS NULL)
     GROUP BY contact_id
 ),
 callback_legs AS (
