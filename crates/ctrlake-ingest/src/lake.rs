@@ -6,7 +6,7 @@
 //! therefore never sees a partial file. File names are deterministic (see [`crate::origin`]),
 //! so writing the same origin again replaces the object instead of adding a duplicate.
 
-use std::path::{Path as FsPath, PathBuf};
+use std::path::Path as FsPath;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -71,7 +71,7 @@ impl Lake {
                     .to_owned(),
             });
         }
-        let dir = PathBuf::from(location);
+        let dir = local_path(location).to_path_buf();
         std::fs::create_dir_all(&dir).map_err(|e| open_error(Box::new(e)))?;
         let dir = std::fs::canonicalize(&dir).map_err(|e| open_error(Box::new(e)))?;
         let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| open_error(Box::new(e)))?;
@@ -122,12 +122,42 @@ pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, object_store::Erro
     Ok(Arc::new(store))
 }
 
-/// Whether `location` names a local directory rather than an object store URL.
-pub fn is_local(location: &str) -> bool {
-    !location.contains("://") || location.starts_with("file://")
-}
-
 /// A local path for a `file://` URL or a plain path.
 pub fn local_path(location: &str) -> &FsPath {
     FsPath::new(location.strip_prefix("file://").unwrap_or(location))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_urls_and_plain_paths_open_the_same_directory() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain = dir.path().join("lake");
+        let url = format!("file://{}", plain.display());
+        let by_url = Lake::open(&url).expect("file:// URL");
+        let by_path = Lake::open(&plain.display().to_string()).expect("path");
+        assert_eq!(by_url.location(), by_path.location());
+        assert!(plain.is_dir());
+    }
+
+    #[tokio::test]
+    async fn puts_replace_atomically_and_create_folders() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(&dir.path().display().to_string()).expect("lake");
+        let path = Lake::ctr_file("2026-03-02", "x");
+        lake.put(&path, Bytes::from_static(b"first"))
+            .await
+            .expect("put");
+        lake.put(&path, Bytes::from_static(b"second"))
+            .await
+            .expect("put");
+        let file = dir.path().join("ctr/dt=2026-03-02/x.parquet");
+        assert_eq!(std::fs::read(&file).expect("read"), b"second");
+        let leftovers: Vec<_> = std::fs::read_dir(file.parent().expect("parent"))
+            .expect("dir")
+            .collect();
+        assert_eq!(leftovers.len(), 1, "no temporary files left behind");
+    }
 }
