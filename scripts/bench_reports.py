@@ -224,8 +224,10 @@ def main():
                      wall_ratio_vs_query=round(r["wall"] / d["query_s"], 3) if d["query_s"] else None,
                      rss_ratio=round(r["rss"] / d["rss"], 3))
         summary.append(ratio)
+        versus_query = ratio["wall_ratio_vs_query"]
+        versus_query = f"{versus_query:.2f}x" if versus_query is not None else "n/a"
         print(f"{r['contacts']:>9} {r['report']:<24} wall {ratio['wall_ratio']:.2f}x "
-              f"(vs DuckDB query time {ratio['wall_ratio_vs_query']:.2f}x)   "
+              f"(vs DuckDB query time {versus_query})   "
               f"peak RSS {ratio['rss_ratio']:.2f}x")
     print(json.dumps({"ratios": summary, "results": results}))
 
