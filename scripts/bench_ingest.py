@@ -69,13 +69,15 @@ DUCKDB_SELECT = """
 """
 
 
-def run_rss(argv, env=None):
-    """Runs a command under wait4 to get its own peak RSS; returns (wall s, rss bytes, stdout)."""
-    started = time.perf_counter()
+def run_rss(argv, cpus=None):
+    """Runs a command under wait4 to get its own peak RSS, optionally pinned to `cpus`;
+    returns (wall s, peak RSS bytes, stdout text)."""
     out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-out-{os.getpid()}.txt"
     err_path = out_path.with_suffix(".err")
+    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
+    started = time.perf_counter()
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env)
+        proc = subprocess.Popen(argv, stdout=out, stderr=err, preexec_fn=preexec)
         _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - started
     text = out_path.read_text()
@@ -83,7 +85,7 @@ def run_rss(argv, env=None):
     out_path.unlink()
     err_path.unlink()
     if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"command failed: {argv[0]} ...\n{text}\n{errors[-3000:]}")
+        sys.exit(f"command failed: {' '.join(map(str, argv))[:300]}\n{text[-2000:]}\n{errors[-3000:]}")
     return wall, usage.ru_maxrss * 1024, text
 
 

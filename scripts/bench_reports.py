@@ -37,34 +37,12 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "tests"))
 import test_kpi_crosscheck as xc  # noqa: E402  (the SQL builders; no pytest needed)
+from bench_ingest import dir_size, run_rss  # noqa: E402  (same measurement as the ingest bench)
 
 TZ = "Asia/Tokyo"
 WEEK = (dt.date(2026, 3, 2), dt.date(2026, 3, 8))
 DAY = dt.date(2026, 3, 2)
 MB = 1e6
-
-
-def run_rss(argv, cpus=None):
-    """Runs a command under wait4; returns (wall s, peak RSS bytes, stdout text)."""
-    out_path = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench-out-{os.getpid()}.txt"
-    err_path = out_path.with_suffix(".err")
-    preexec = (lambda: os.sched_setaffinity(0, cpus)) if cpus else None
-    started = time.perf_counter()
-    with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, preexec_fn=preexec)
-        _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - started
-    text = out_path.read_text()
-    errors = err_path.read_text()
-    out_path.unlink()
-    err_path.unlink()
-    if os.waitstatus_to_exitcode(status) != 0:
-        sys.exit(f"command failed: {' '.join(map(str, argv))[:300]}\n{text[-2000:]}\n{errors[-3000:]}")
-    return wall, usage.ru_maxrss * 1024, text
-
-
-def dir_size(path):
-    return sum(f.stat().st_size for f in Path(path).rglob("*") if f.is_file())
 
 
 def warm(path):
