@@ -353,6 +353,22 @@ impl<'a> PartialRecord<'a> {
         }
     }
 
+    /// Reads the next value of `map` as a string column: loosely on the fast path, as raw JSON
+    /// text on the exact re-read (see `exact_numbers`).
+    fn read_text<A: MapAccess<'a>>(
+        &mut self,
+        path: &str,
+        map: &mut A,
+    ) -> Result<Option<Text<'a>>, A::Error> {
+        Ok(if self.exact_numbers {
+            let raw: &'a RawValue = map.next_value()?;
+            self.exact_text(path, raw)
+        } else {
+            let value = map.next_value()?;
+            self.text(path, value)
+        })
+    }
+
     /// A string column read as raw JSON text (see `exact_numbers`).
     fn exact_text(&mut self, path: &str, raw: &'a RawValue) -> Option<Text<'a>> {
         let text = raw.get();
@@ -446,13 +462,7 @@ impl<'a> PartialRecord<'a> {
     ) -> Result<(), A::Error> {
         macro_rules! text {
             ($path:literal, $($slot:tt)+) => {{
-                if self.exact_numbers {
-                    let raw: &'a RawValue = map.next_value()?;
-                    $($slot)+ = self.exact_text($path, raw);
-                } else {
-                    let value = map.next_value()?;
-                    $($slot)+ = self.text($path, value);
-                }
+                $($slot)+ = self.read_text($path, map)?;
             }};
         }
         macro_rules! timestamp {
@@ -548,13 +558,7 @@ impl<'a> PartialRecord<'a> {
             }
             (Object::Endpoint(slot), field @ ("Address" | "Type")) => {
                 let path = slot.path(field);
-                let value = if self.exact_numbers {
-                    let raw: &'a RawValue = map.next_value()?;
-                    self.exact_text(path, raw)
-                } else {
-                    let value = map.next_value()?;
-                    self.text(path, value)
-                };
+                let value = self.read_text(path, map)?;
                 let endpoint = self.endpoint(slot);
                 if field == "Address" {
                     endpoint.address = value;

@@ -67,6 +67,19 @@ fn timestamps(value: &ColumnarValue, rows: usize) -> Result<TimestampMillisecond
     Ok(array.as_primitive::<TimestampMillisecondType>().clone())
 }
 
+/// A string per timestamp (null stays null), for the functions that render local times.
+fn strings_from(
+    times: &TimestampMillisecondArray,
+    bytes_per_value: usize,
+    render: impl Fn(i64) -> Option<String>,
+) -> ColumnarValue {
+    let mut out = StringBuilder::with_capacity(times.len(), times.len() * bytes_per_value);
+    for millis in times.iter() {
+        out.append_option(millis.and_then(&render));
+    }
+    ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef)
+}
+
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct LocalDate {
     signature: Signature,
@@ -128,21 +141,16 @@ impl ScalarUDFImpl for LocalIntervalStart {
         }
         let minutes = u32::try_from(minutes).unwrap_or(60);
         let times = timestamps(ts, args.number_rows)?;
-        let mut out = StringBuilder::with_capacity(times.len(), times.len() * 25);
-        for millis in times.iter() {
-            let start = millis.and_then(|ms| {
-                let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
-                // Offsets are whole minutes, so stepping back by the local minute, second and
-                // millisecond lands exactly on the local interval boundary, DST included.
-                let back = i64::from(local.minute() % minutes) * 60_000
-                    + i64::from(local.second()) * 1000
-                    + i64::from(local.timestamp_subsec_millis());
-                let start = DateTime::from_timestamp_millis(ms - back)?.with_timezone(&tz);
-                Some(start.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
-            });
-            out.append_option(start);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        Ok(strings_from(&times, 25, |ms| {
+            let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
+            // Offsets are whole minutes, so stepping back by the local minute, second and
+            // millisecond lands exactly on the local interval boundary, DST included.
+            let back = i64::from(local.minute() % minutes) * 60_000
+                + i64::from(local.second()) * 1000
+                + i64::from(local.timestamp_subsec_millis());
+            let start = DateTime::from_timestamp_millis(ms - back)?.with_timezone(&tz);
+            Some(start.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        }))
     }
 }
 
@@ -167,19 +175,15 @@ impl ScalarUDFImpl for LocalTimestamp {
         };
         let tz = time_zone(tz)?;
         let times = timestamps(ts, args.number_rows)?;
-        let mut out = StringBuilder::with_capacity(times.len(), times.len() * 29);
-        for millis in times.iter() {
-            out.append_option(millis.and_then(|ms| {
-                let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
-                let format = if ms.rem_euclid(1000) == 0 {
-                    "%Y-%m-%dT%H:%M:%S%:z"
-                } else {
-                    "%Y-%m-%dT%H:%M:%S%.3f%:z"
-                };
-                Some(local.format(format).to_string())
-            }));
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
+        Ok(strings_from(&times, 29, |ms| {
+            let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
+            let format = if ms.rem_euclid(1000) == 0 {
+                "%Y-%m-%dT%H:%M:%S%:z"
+            } else {
+                "%Y-%m-%dT%H:%M:%S%.3f%:z"
+            };
+            Some(local.format(format).to_string())
+        }))
     }
 }
 
