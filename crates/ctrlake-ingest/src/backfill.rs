@@ -120,6 +120,8 @@ struct Chunk {
     seq: u64,
     source: usize,
     offset: u64,
+    /// Length of `bytes` (which the coordinator hands back to the reader for reuse).
+    len: u64,
     bytes: Vec<u8>,
     /// The last chunk of its source.
     last: bool,
@@ -179,11 +181,14 @@ pub fn backfill(
     let (write_tx, write_rx) = crossbeam_channel::unbounded::<WriteJob>();
     let (report_tx, report_rx) = crossbeam_channel::unbounded::<Report>();
     // Chunks read but not yet taken by the coordinator: the reader takes a credit per chunk and
-    // the coordinator returns it, so decoded chunks cannot pile up while writes catch up.
+    // the coordinator returns it, so decoded chunks cannot pile up while writes catch up. A
+    // credit is the buffer to read into: the coordinator returns a taken chunk's buffer, so the
+    // reader re-uses warm memory instead of faulting in fresh pages for every chunk (measured:
+    // ~10% of the CPU time of a backfill went to page faults and zeroing).
     let chunks_in_flight = threads * 2 + 2;
-    let (credit_tx, credit_rx) = crossbeam_channel::bounded::<()>(chunks_in_flight);
+    let (credit_tx, credit_rx) = crossbeam_channel::bounded::<Vec<u8>>(chunks_in_flight);
     for _ in 0..chunks_in_flight {
-        let _ = credit_tx.send(());
+        let _ = credit_tx.send(Vec::new());
     }
     let abort = AtomicBool::new(false);
 
@@ -237,53 +242,59 @@ fn read_sources(
     runtime: &Handle,
     progress: &Progress,
     job_tx: &Sender<Chunk>,
-    credits: &Receiver<()>,
+    credits: &Receiver<Vec<u8>>,
     abort: &AtomicBool,
 ) -> Result<u64, BackfillError> {
     let mut seq = 0u64;
     for (index, source) in sources.iter().enumerate() {
         let mut reader = source.open(runtime, progress.bytes_read.clone())?;
         let mut offset = 0u64;
+        // Bytes read past the last cut: the start of the next chunk.
         let mut carry: Vec<u8> = Vec::new();
-        let mut target = options.chunk_bytes;
         let mut content_tag = None;
         loop {
+            let Ok(mut buf) = credits.recv() else {
+                return Ok(seq);
+            };
             if abort.load(Ordering::Relaxed) {
                 return Ok(seq);
             }
-            let mut buf = std::mem::take(&mut carry);
-            buf.reserve(target.saturating_sub(buf.len()));
-            let want = target.saturating_sub(buf.len()) as u64;
-            let read = (&mut reader).take(want).read_to_end(&mut buf);
-            let read_error = read.as_ref().err().map(|e| e.to_string());
-            let at_end = match read {
-                Ok(n) => (n as u64) < want,
-                Err(_) => true,
+            buf.clear();
+            buf.extend_from_slice(&carry);
+            carry.clear();
+            let mut target = options.chunk_bytes;
+            let (cut, at_end, read_error) = loop {
+                buf.reserve(target.saturating_sub(buf.len()));
+                let want = target.saturating_sub(buf.len()) as u64;
+                let read = (&mut reader).take(want).read_to_end(&mut buf);
+                let read_error = read.as_ref().err().map(|e| e.to_string());
+                let at_end = match read {
+                    Ok(n) => (n as u64) < want,
+                    Err(_) => true,
+                };
+                if at_end {
+                    break (buf.len(), at_end, read_error);
+                }
+                match find_cut(&buf) {
+                    Some(cut) => break (cut, at_end, read_error),
+                    // No record start yet: read on with a bigger window.
+                    None if buf.len() < options.max_chunk_bytes => {
+                        target = (target * 2).min(options.max_chunk_bytes);
+                    }
+                    None => break (buf.len(), at_end, read_error),
+                }
             };
             if matches!(source.location, SourceLocation::Stdin) && content_tag.is_none() {
                 content_tag = Some(fnv1a64(&buf));
             }
-            let cut = if at_end {
-                buf.len()
-            } else {
-                match find_cut(&buf) {
-                    Some(cut) => cut,
-                    None if buf.len() < options.max_chunk_bytes => {
-                        // No record start yet: read on with a bigger window.
-                        target = (target * 2).min(options.max_chunk_bytes);
-                        carry = buf;
-                        continue;
-                    }
-                    None => buf.len(),
-                }
-            };
-            carry = buf.split_off(cut);
-            target = options.chunk_bytes;
+            carry.extend_from_slice(&buf[cut..]);
+            buf.truncate(cut);
             let len = buf.len() as u64;
             let chunk = Chunk {
                 seq,
                 source: index,
                 offset,
+                len,
                 bytes: buf,
                 last: at_end,
                 content_tag,
@@ -291,7 +302,7 @@ fn read_sources(
             };
             seq += 1;
             offset += len;
-            if credits.recv().is_err() || job_tx.send(chunk).is_err() {
+            if job_tx.send(chunk).is_err() {
                 return Ok(seq);
             }
             if at_end {
@@ -409,7 +420,7 @@ struct Coordinator<'a> {
     sources: &'a [Source],
     options: &'a BackfillOptions,
     write_tx: Sender<WriteJob>,
-    credit_tx: Sender<()>,
+    credit_tx: Sender<Vec<u8>>,
     progress: &'a Progress,
     partitions: BTreeMap<i64, PendingPartition>,
     dead: PendingDeadLetters,
@@ -424,7 +435,7 @@ impl<'a> Coordinator<'a> {
         sources: &'a [Source],
         options: &'a BackfillOptions,
         write_tx: Sender<WriteJob>,
-        credit_tx: Sender<()>,
+        credit_tx: Sender<Vec<u8>>,
         progress: &'a Progress,
     ) -> Self {
         Self {
@@ -485,20 +496,25 @@ impl<'a> Coordinator<'a> {
             // Take chunks in input order, but not while files being encoded hold half the
             // memory budget: the reports of their completion come first. (This only delays.)
             while self.in_flight < self.options.buffer_limit_bytes {
-                let Some((chunk, decoded)) = waiting.remove(&next_seq) else {
+                let Some((mut chunk, decoded)) = waiting.remove(&next_seq) else {
                     break;
                 };
                 next_seq += 1;
-                // The reader may read another chunk (it ends once all sources are read).
-                let _ = self.credit_tx.send(());
+                // The reader may read another chunk into this one's buffer (the reader ends
+                // once all sources are read). A buffer grown for an outsized record is dropped.
+                let mut spare = std::mem::take(&mut chunk.bytes);
+                if spare.capacity() > 2 * self.options.chunk_bytes {
+                    spare = Vec::new();
+                }
+                let _ = self.credit_tx.send(spare);
                 self.take(chunk, decoded)?;
             }
         }
     }
 
     fn take(&mut self, chunk: Chunk, decoded: DecodedRecords) -> Result<(), BackfillError> {
-        let chunk_end = chunk.offset + chunk.bytes.len() as u64;
-        self.summary.bytes_decoded += chunk.bytes.len() as u64;
+        let chunk_end = chunk.offset + chunk.len;
+        self.summary.bytes_decoded += chunk.len;
         self.summary.records_read += decoded.records;
         self.progress
             .records_read

@@ -230,6 +230,25 @@ enum Unmapped<'a> {
 
 struct UnmappedObject<'r, 'a>(&'r [(Text<'a>, Unmapped<'a>)]);
 
+impl UnmappedObject<'_, '_> {
+    /// The length of the serialized object, exact unless keys need escaping: sizes the
+    /// `raw_json` buffer once instead of growing it several times per record.
+    fn serialized_len(&self) -> usize {
+        2 + self
+            .0
+            .iter()
+            .map(|(key, value)| {
+                key.len()
+                    + 4
+                    + match value {
+                        Unmapped::Raw(raw) => raw.get().len(),
+                        Unmapped::Object(inner) => UnmappedObject(inner).serialized_len(),
+                    }
+            })
+            .sum::<usize>()
+    }
+}
+
 impl Serialize for UnmappedObject<'_, '_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let mut map = serializer.serialize_map(Some(self.0.len()))?;
@@ -306,10 +325,16 @@ impl<'a> PartialRecord<'a> {
             .ok_or_else(|| missing("LastUpdateTimestamp"))?;
         let raw_json = match mode {
             RawJsonMode::Unmapped if self.unmapped.is_empty() => None,
-            RawJsonMode::Unmapped => Some(Cow::Owned(
-                serde_json::to_string(&UnmappedObject(&self.unmapped))
-                    .map_err(|e| DecodeError::new(DeadLetterReason::InvalidJson, e.to_string()))?,
-            )),
+            RawJsonMode::Unmapped => {
+                let object = UnmappedObject(&self.unmapped);
+                let mut json = Vec::with_capacity(object.serialized_len());
+                serde_json::to_writer(&mut json, &object)
+                    .map_err(|e| DecodeError::new(DeadLetterReason::InvalidJson, e.to_string()))?;
+                // serde_json writes UTF-8 only; the check is a formality that cannot fail.
+                let json = String::from_utf8(json)
+                    .map_err(|e| DecodeError::new(DeadLetterReason::InvalidUtf8, e.to_string()))?;
+                Some(Cow::Owned(json))
+            }
             RawJsonMode::FullRecord => {
                 Some(Cow::Borrowed(std::str::from_utf8(span).map_err(|e| {
                     DecodeError::new(DeadLetterReason::InvalidUtf8, e.to_string())
@@ -873,7 +898,11 @@ impl<'de> Visitor<'de> for ObjectSeed<'_, 'de> {
         f.write_str("a JSON object")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut unmapped = Vec::new();
+        // A CTR's top level has a dozen fields no column holds; nested objects rarely any.
+        let mut unmapped = Vec::with_capacity(match self.object {
+            Object::Top => 16,
+            _ => 0,
+        });
         while let Some(Key(key)) = map.next_key()? {
             self.record
                 .field(self.object, key, &mut map, &mut unmapped)?;
@@ -966,7 +995,7 @@ impl<'de> Visitor<'de> for StringMapSeed {
         f.write_str("an object of strings")
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(8));
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(16));
         let mut bad = None;
         while let Some(Key(key)) = map.next_key()? {
             match map.next_value()? {
