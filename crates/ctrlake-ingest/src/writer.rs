@@ -553,7 +553,11 @@ mod tests {
                 dictionary,
                 "{path} dictionary"
             );
-            assert_eq!(column.statistics().is_some(), statistics, "{path} statistics");
+            assert_eq!(
+                column.statistics().is_some(),
+                statistics,
+                "{path} statistics"
+            );
         }
     }
 

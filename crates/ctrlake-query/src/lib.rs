@@ -61,6 +61,11 @@ fn one_line(error: &datafusion::error::DataFusionError) -> String {
     }
 }
 
+/// Bytes read from the end of a Parquet file to get its footer in one read. Lake footers are
+/// ~20 KB; DataFusion's default (512 KiB) read and faulted in half a megabyte per file while
+/// planning (measured: planning over 30 days of a 1M-contact lake 0.11 s -> 0.09 s).
+const FOOTER_READ_BYTES: usize = 64 * 1024;
+
 /// A query session over one lake.
 pub struct KpiEngine {
     ctx: SessionContext,
@@ -69,13 +74,18 @@ pub struct KpiEngine {
 impl KpiEngine {
     /// Opens the lake at `location` (a local directory or `s3://bucket/prefix`).
     pub async fn open(location: &str) -> Result<Self, QueryError> {
-        let config = SessionConfig::new()
-            .with_information_schema(true)
-            .set_bool("datafusion.execution.parquet.pushdown_filters", false);
+        // DATAFUSION_* environment variables tune the session (e.g.
+        // DATAFUSION_EXECUTION_TARGET_PARTITIONS); ctrlake only changes what it measured.
+        let mut config = SessionConfig::from_env()?.with_information_schema(true);
+        if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_METADATA_SIZE_HINT").is_none() {
+            config.options_mut().execution.parquet.metadata_size_hint = Some(FOOTER_READ_BYTES);
+        }
         let ctx = SessionContext::new_with_config(config);
         let root = lake_root(&ctx, location)?;
         let table_url = ListingTableUrl::parse(format!("{root}/ctr/"))?;
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        let format =
+            ParquetFormat::default().with_options(ctx.state().default_table_options().parquet);
+        let options = ListingOptions::new(Arc::new(format))
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![("dt".to_owned(), DataType::Utf8)]);
         let table = ListingTable::try_new(

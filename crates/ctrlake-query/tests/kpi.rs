@@ -319,3 +319,24 @@ async fn bad_sql_is_one_clear_error() {
     assert!(message.contains("no_such_column"), "{message}");
     assert!(!message.contains('\n'), "{message}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn footers_are_read_with_a_small_size_hint() {
+    // Lake footers are ~20 KB; DataFusion's default hint reads 512 KiB of every file while
+    // planning. A DATAFUSION_* environment variable may still override the hint.
+    let (_dir, engine) = fixture_engine().await;
+    let state = engine.context().state();
+    let session_hint = state
+        .config()
+        .options()
+        .execution
+        .parquet
+        .metadata_size_hint;
+    assert_eq!(session_hint, Some(64 * 1024));
+    let table_hint = state
+        .default_table_options()
+        .parquet
+        .global
+        .metadata_size_hint;
+    assert_eq!(table_hint, Some(64 * 1024));
+}
