@@ -183,8 +183,7 @@ pub fn backfill(
     // Chunks read but not yet taken by the coordinator: the reader takes a credit per chunk and
     // the coordinator returns it, so decoded chunks cannot pile up while writes catch up. A
     // credit is the buffer to read into: the coordinator returns a taken chunk's buffer, so the
-    // reader re-uses warm memory instead of faulting in fresh pages for every chunk (measured:
-    // ~10% of the CPU time of a backfill went to page faults and zeroing).
+    // reader re-uses memory already faulted in instead of allocating a buffer per chunk.
     let chunks_in_flight = threads * 2 + 2;
     let (credit_tx, credit_rx) = crossbeam_channel::bounded::<Vec<u8>>(chunks_in_flight);
     for _ in 0..chunks_in_flight {

@@ -231,7 +231,7 @@ enum Unmapped<'a> {
 struct UnmappedObject<'r, 'a>(&'r [(Text<'a>, Unmapped<'a>)]);
 
 impl UnmappedObject<'_, '_> {
-    /// The length of the serialized object, exact unless keys need escaping: sizes the
+    /// The serialized length (one byte over, or more when keys need escaping): sizes the
     /// `raw_json` buffer once instead of growing it several times per record.
     fn serialized_len(&self) -> usize {
         2 + self
