@@ -33,6 +33,7 @@ use crate::lake::Lake;
 use crate::origin::Origin;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 #[derive(Debug, thiserror::Error)]
 pub enum EncodeError {
@@ -148,7 +149,8 @@ impl PartitionedBuilder {
     }
 }
 
-/// Frames and decodes `bytes`, which start at `base_offset` of the source `source_uri`.
+/// Frames and decodes `bytes`, which start at `base_offset` of the source `source_uri`. A UTF-8
+/// byte-order mark at the very start of a source (offset 0) is skipped.
 pub fn decode_bytes(
     bytes: &[u8],
     base_offset: u64,
@@ -156,8 +158,15 @@ pub fn decode_bytes(
     arrival_timestamp: Option<i64>,
     mode: RawJsonMode,
 ) -> Result<DecodedRecords, EncodeError> {
+    // A byte-order mark some Windows tools put at the start of a text file is not a record.
+    let skip = if base_offset == 0 && bytes.starts_with(UTF8_BOM) {
+        UTF8_BOM.len()
+    } else {
+        0
+    };
+    let base_offset = base_offset + skip as u64;
     let mut builder = PartitionedBuilder::default();
-    frame_records(bytes, mode, |framed| {
+    frame_records(&bytes[skip..], mode, |framed| {
         let offset = base_offset + framed.offset as u64;
         let origin = RecordOrigin {
             source_uri,
@@ -559,6 +568,33 @@ mod tests {
                 "{path} statistics"
             );
         }
+    }
+
+    #[test]
+    fn a_byte_order_mark_at_the_start_of_a_source_is_not_a_record() {
+        let data = [UTF8_BOM, RECORDS.as_bytes()].concat();
+        let uri: Arc<str> = Arc::from("file:///in/bom.ndjson");
+        let decoded = decode_bytes(&data, 0, &uri, None, RawJsonMode::Unmapped).expect("decodes");
+        assert_eq!(decoded.records, 4);
+        assert_eq!(decoded.rows(), 3);
+        assert_eq!(decoded.dead_letters.len(), 1, "only `not json`");
+        let offsets = decoded.partitions[&20_514]
+            .column_by_name("source_offset")
+            .expect("column")
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .values()
+            .to_vec();
+        // Offsets stay those of the file, BOM included.
+        assert_eq!(
+            offsets,
+            vec![
+                3,
+                3 + RECORDS.find("{\"ContactId\":\"early").expect("early") as i64
+            ]
+        );
+        // Past offset 0 the same bytes are not a BOM but bad input.
+        let later = decode_bytes(&data, 10, &uri, None, RawJsonMode::Unmapped).expect("decodes");
+        assert_eq!(later.dead_letters.len(), 2);
     }
 
     #[test]
