@@ -49,10 +49,11 @@ pub enum QueryError {
     Parquet(#[from] parquet::errors::ParquetError),
 }
 
-/// A DataFusion error as one line: the first line of its message without a backtrace (the
-/// rest is, e.g., a list of every column, which `ctrlake sql` users get from `DESCRIBE`).
+/// A DataFusion error as one line: the first line of its root cause without a backtrace (a
+/// context such as `type_coercion` alone says nothing; the lines after the first are, e.g., a
+/// list of every column, which `ctrlake sql` users get from `DESCRIBE`).
 fn one_line(error: &datafusion::error::DataFusionError) -> String {
-    let message = error.strip_backtrace();
+    let message = error.find_root().strip_backtrace();
     let first = message.lines().next().unwrap_or_default().trim_end();
     if message.lines().nth(1).is_some() {
         format!("{first} (DESCRIBE contacts lists the columns)")

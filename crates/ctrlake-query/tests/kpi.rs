@@ -318,6 +318,17 @@ async fn bad_sql_is_one_clear_error() {
     let message = error.to_string();
     assert!(message.contains("no_such_column"), "{message}");
     assert!(!message.contains('\n'), "{message}");
+    // A type error: the root cause, not DataFusion's context name (`type_coercion`).
+    let error = engine
+        .query(
+            "SELECT count(*) FROM contacts WHERE queue_duration AND channel = 'VOICE'",
+            &[],
+        )
+        .await
+        .expect_err("type error");
+    let message = error.to_string();
+    assert!(message.contains("Int64 AND Boolean"), "{message}");
+    assert!(!message.contains('\n'), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
