@@ -272,3 +272,25 @@ def test_summary_adds_up_after_read_error(bin_path, tmp_path):
     assert summary["records written"] == table.num_rows
     assert summary["records dead-lettered"] == len(letters)
     assert summary["records read"] == summary["records written"] + summary["records dead-lettered"]
+
+
+def test_paths_with_spaces_and_hashes_become_valid_file_uris(tmp_path):
+    # A space or `#` in a path is percent-encoded in source_uri (as Path.as_uri() does), and a
+    # file:// URL with percent-escapes names the same directory for --lake and for inputs.
+    folder = tmp_path / "exports #1"
+    folder.mkdir()
+    src = folder / "ctr day 1.ndjson"
+    records = [
+        {"ContactId": f"c{i}", "InitiationTimestamp": "2026-03-02T01:00:00Z",
+         "LastUpdateTimestamp": "2026-03-02T01:05:00Z"}
+        for i in range(3)
+    ]
+    src.write_text("".join(json.dumps(r) + "\n" for r in records) + "not json\n")
+    lake = tmp_path / "my lake"
+    summary = ingest([folder.as_uri()], lake.as_uri())
+    assert summary["records written"] == 3
+    table = read_lake(lake)
+    assert set(table.column("source_uri").to_pylist()) == {src.as_uri()}
+    assert "%20" in src.as_uri() and "%23" in src.as_uri()
+    [letter] = read_dead_letters(lake)
+    assert letter["source_uri"] == src.as_uri()

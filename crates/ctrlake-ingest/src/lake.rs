@@ -6,7 +6,7 @@
 //! therefore never sees a partial file. File names are deterministic (see [`crate::origin`]),
 //! so writing the same origin again replaces the object instead of adding a duplicate.
 
-use std::path::Path as FsPath;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -71,7 +71,7 @@ impl Lake {
                     .to_owned(),
             });
         }
-        let dir = local_path(location).to_path_buf();
+        let dir = local_path(location);
         std::fs::create_dir_all(&dir).map_err(|e| open_error(Box::new(e)))?;
         let dir = std::fs::canonicalize(&dir).map_err(|e| open_error(Box::new(e)))?;
         let store = LocalFileSystem::new_with_prefix(&dir).map_err(|e| open_error(Box::new(e)))?;
@@ -122,14 +122,35 @@ pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, object_store::Erro
     Ok(Arc::new(store))
 }
 
-/// A local path for a `file://` URL or a plain path.
-pub fn local_path(location: &str) -> &FsPath {
-    FsPath::new(location.strip_prefix("file://").unwrap_or(location))
+/// A local path for a `file://` URL (percent-decoded) or a plain path.
+pub fn local_path(location: &str) -> PathBuf {
+    if location.starts_with("file://") {
+        if let Some(path) = url::Url::parse(location)
+            .ok()
+            .and_then(|url| url.to_file_path().ok())
+        {
+            return path;
+        }
+    }
+    PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn file_urls_are_percent_decoded() {
+        assert_eq!(
+            local_path("file:///tmp/exports%20%231/a.ndjson"),
+            PathBuf::from("/tmp/exports #1/a.ndjson")
+        );
+        assert_eq!(
+            local_path("/tmp/plain dir"),
+            PathBuf::from("/tmp/plain dir")
+        );
+        assert_eq!(local_path("relative/dir"), PathBuf::from("relative/dir"));
+    }
 
     #[test]
     fn file_urls_and_plain_paths_open_the_same_directory() {

@@ -148,7 +148,11 @@ fn resolve_local(input: &str) -> Result<Vec<Source>, SourceError> {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .and_then(|d| i64::try_from(d.as_millis()).ok());
             Ok(Source {
-                uri: format!("file://{}", absolute.display()),
+                // Percent-encoded, so that a space, `#` or a non-UTF-8 byte in a path keeps the
+                // URI valid and two paths never share one.
+                uri: url::Url::from_file_path(&absolute)
+                    .map(String::from)
+                    .unwrap_or_else(|()| format!("file://{}", absolute.display())),
                 location: SourceLocation::Local(absolute),
                 size: Some(metadata.len()),
                 modified_ms,
