@@ -124,13 +124,12 @@ pub fn s3_store(bucket: &str) -> Result<Arc<dyn ObjectStore>, object_store::Erro
 
 /// A local path for a `file://` URL (percent-decoded) or a plain path.
 pub fn local_path(location: &str) -> PathBuf {
-    if location.starts_with("file://") {
-        if let Some(path) = url::Url::parse(location)
+    if location.starts_with("file://")
+        && let Some(path) = url::Url::parse(location)
             .ok()
             .and_then(|url| url.to_file_path().ok())
-        {
-            return path;
-        }
+    {
+        return path;
     }
     PathBuf::from(location.strip_prefix("file://").unwrap_or(location))
 }
