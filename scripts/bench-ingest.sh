@@ -2,7 +2,7 @@
 # Ingest benchmark: builds the release binary (once; ~5 min cold on 2 cores), generates 1M
 # contacts (once, ~3.5 GB), then times `ctrlake ingest files` and DuckDB on the same file with the
 # same threads in the same run, printing records/s, MB/s, peak RSS and the ratio.
-#   scripts/bench-ingest.sh [--contacts N] [--days D] [--threads T] [--variants] [--work DIR]
+#   scripts/bench-ingest.sh [--contacts N] [--days D] [--threads T] [--repeat N] [--variants] [--work DIR]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
