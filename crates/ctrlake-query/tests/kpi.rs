@@ -332,10 +332,10 @@ async fn bad_sql_is_one_clear_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn footers_are_read_with_a_small_size_hint() {
+async fn footers_are_read_once_with_a_small_size_hint() {
     // Lake footers are ~20 KB; DataFusion's default hint reads 512 KiB of every file while
     // planning. A DATAFUSION_* environment variable may still override the hint.
-    let (_dir, engine) = fixture_engine().await;
+    let (dir, engine) = fixture_engine().await;
     let state = engine.context().state();
     let session_hint = state
         .config()
@@ -350,4 +350,34 @@ async fn footers_are_read_with_a_small_size_hint() {
         .global
         .metadata_size_hint;
     assert_eq!(table_hint, Some(64 * 1024));
+    // Each file's statistics are summarised once per session, not once per scan.
+    let cache = engine
+        .context()
+        .runtime_env()
+        .cache_manager
+        .get_file_statistic_cache()
+        .expect("a statistics cache");
+    assert_eq!(cache.len(), 0);
+    engine
+        .query("SELECT count(*) FROM contacts", &[])
+        .await
+        .expect("query");
+    let files = parquet_files_under(dir.path());
+    assert!(files > 1);
+    assert_eq!(cache.len(), files);
+}
+
+fn parquet_files_under(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .expect("read_dir")
+        .filter_map(Result::ok)
+        .map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                parquet_files_under(&path)
+            } else {
+                usize::from(path.extension().is_some_and(|x| x == "parquet"))
+            }
+        })
+        .sum()
 }
