@@ -294,3 +294,7 @@ def test_paths_with_spaces_and_hashes_become_valid_file_uris(tmp_path):
     assert "%20" in src.as_uri() and "%23" in src.as_uri()
     [letter] = read_dead_letters(lake)
     assert letter["source_uri"] == src.as_uri()
+    for location in (lake.as_uri(), str(lake)):
+        out = run_ctrlake("sql", "--lake", location, "--format", "csv",
+                          "SELECT count(*) AS n FROM ctr_raw").stdout.decode()
+        assert out.split() == ["n", "3"], (location, out)

@@ -171,8 +171,14 @@ fn lake_root(ctx: &SessionContext, location: &str) -> Result<String, QueryError>
         ctx.register_object_store(&url, Arc::new(store));
         return Ok(location.trim_end_matches('/').to_owned());
     }
-    let path = location.strip_prefix("file://").unwrap_or(location);
-    let absolute = std::fs::canonicalize(path)
+    // A file:// URL is percent-decoded (`file:///data/my%20lake`), as `ingest` does.
+    let path = match url::Url::parse(location) {
+        Ok(url) if url.scheme() == "file" => url
+            .to_file_path()
+            .map_err(|()| open_error("not a local file URL".to_owned()))?,
+        _ => std::path::PathBuf::from(location),
+    };
+    let absolute = std::fs::canonicalize(&path)
         .map_err(|e| open_error(format!("{e} (ingest something into it first)")))?;
     Ok(format!("file://{}", absolute.display())
         .trim_end_matches('/')
