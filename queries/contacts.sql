@@ -12,7 +12,9 @@
 --
 -- Most contacts have a single version: they pass straight through. Only contacts with several
 -- versions are ranked (a window over ~10% of the rows instead of all of them: 2x faster on a
--- week of 1M contacts than ranking every row).
+-- week of 1M contacts than ranking every row). In `ranked`, `versions` is written first:
+-- DataFusion builds its hash table on that side, and the multi-version keys are a tenth of the
+-- rows (measured on a week of 10M contacts: 1.5 s -> 1.25 s, 1.5 GB -> 0.5 GB of memory).
 CREATE VIEW contacts AS
 WITH versions AS (
     SELECT dt, contact_id, count(*) AS version_count, max(last_update_timestamp) AS newest
@@ -35,8 +37,8 @@ ranked AS (
                         length(r.source_sequence_number) DESC NULLS LAST,
                         r.source_sequence_number DESC NULLS LAST
            ) AS version_rank
-    FROM ctr_raw r
-    JOIN versions v
+    FROM versions v
+    JOIN ctr_raw r
       ON r.dt = v.dt
      AND r.contact_id = v.contact_id
      AND r.last_update_timestamp = v.newest
