@@ -12,7 +12,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Timelike};
+use chrono::{DateTime, Offset, Timelike};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Date32Builder, StringBuilder, TimestampMillisecondArray,
@@ -24,6 +24,55 @@ use datafusion::logical_expr::{
 };
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
+const MILLIS_PER_QUARTER_HOUR: i64 = 900_000;
+
+/// UTC offsets of one zone, remembered for the last UTC quarter hour looked up.
+///
+/// A zone lookup searches the zone's transition table for every row; rows of a lake file are
+/// sorted by time, so neighbours mostly share a quarter hour. A quarter hour is remembered only
+/// when its first and last millisecond have the same offset, so one that holds a transition
+/// (at any second, historical ones included) is always looked up row by row.
+struct ZoneOffsets {
+    tz: Tz,
+    quarter_hour: i64,
+    offset_ms: Option<i64>,
+}
+
+impl ZoneOffsets {
+    fn new(tz: Tz) -> Self {
+        Self {
+            tz,
+            quarter_hour: i64::MIN,
+            offset_ms: None,
+        }
+    }
+
+    fn lookup(&self, ms: i64) -> Option<i64> {
+        let utc = DateTime::from_timestamp_millis(ms)?;
+        Some(i64::from(utc.with_timezone(&self.tz).offset().fix().local_minus_utc()) * 1000)
+    }
+
+    /// Local time minus UTC at `ms`, in milliseconds.
+    fn offset_ms(&mut self, ms: i64) -> Option<i64> {
+        let quarter_hour = ms.div_euclid(MILLIS_PER_QUARTER_HOUR);
+        if quarter_hour == self.quarter_hour && self.offset_ms.is_some() {
+            return self.offset_ms;
+        }
+        let offset = self.lookup(ms)?;
+        let start = quarter_hour * MILLIS_PER_QUARTER_HOUR;
+        let constant = self.lookup(start) == Some(offset)
+            && self.lookup(start + MILLIS_PER_QUARTER_HOUR - 1) == Some(offset);
+        self.quarter_hour = quarter_hour;
+        self.offset_ms = constant.then_some(offset);
+        Some(offset)
+    }
+
+    /// The local calendar date of `ms`, as days since 1970-01-01.
+    fn local_day(&mut self, ms: i64) -> Option<i32> {
+        let local_ms = ms.checked_add(self.offset_ms(ms)?)?;
+        i32::try_from(local_ms.div_euclid(MILLIS_PER_DAY)).ok()
+    }
+}
 
 /// Parses an IANA time zone name, with an error that lists what is expected.
 pub fn parse_time_zone(name: &str) -> std::result::Result<Tz, String> {
@@ -99,15 +148,11 @@ impl ScalarUDFImpl for LocalDate {
         let [ts, tz] = args.args.as_slice() else {
             return exec_err!("local_date(timestamp, time_zone) takes two arguments");
         };
-        let tz = time_zone(tz)?;
+        let mut offsets = ZoneOffsets::new(time_zone(tz)?);
         let times = timestamps(ts, args.number_rows)?;
         let mut out = Date32Builder::with_capacity(times.len());
         for millis in times.iter() {
-            out.append_option(millis.and_then(|ms| {
-                let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
-                let local_ms = local.naive_local().and_utc().timestamp_millis();
-                i32::try_from(local_ms.div_euclid(MILLIS_PER_DAY)).ok()
-            }));
+            out.append_option(millis.and_then(|ms| offsets.local_day(ms)));
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef))
     }
@@ -205,6 +250,49 @@ pub fn functions() -> Vec<ScalarUDF> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The local date and UTC offset straight from chrono-tz, row by row.
+    fn direct(tz: Tz, ms: i64) -> (Option<i32>, i64) {
+        let local = DateTime::from_timestamp_millis(ms)
+            .expect("in range")
+            .with_timezone(&tz);
+        let local_ms = local.naive_local().and_utc().timestamp_millis();
+        (
+            i32::try_from(local_ms.div_euclid(MILLIS_PER_DAY)).ok(),
+            local_ms - ms,
+        )
+    }
+
+    #[test]
+    fn remembered_offsets_give_the_dates_of_a_direct_lookup() {
+        // Zones with DST (New York, March 8 and November 1 2026), a 30-minute shift (Lord
+        // Howe), a 45-minute offset (Kathmandu), and transitions at odd seconds inside a
+        // quarter hour (Kolkata +05:21:10 -> +05:30 at 1905-12-31T18:38:50Z, Dublin at
+        // 1916-05-21T02:25:21Z), walked forwards, backwards and by odd steps across each.
+        let cases = [
+            ("America/New_York", "2026-03-08T06:00:00Z", 60_000, 600),
+            ("America/New_York", "2026-11-01T05:00:00Z", 7_919, 2_000),
+            ("Australia/Lord_Howe", "2026-04-04T14:00:00Z", 61_001, 600),
+            ("Australia/Lord_Howe", "2026-10-03T15:00:00Z", -59_999, 600),
+            ("Asia/Kathmandu", "2026-03-01T18:00:00Z", 299_999, 300),
+            ("Asia/Kolkata", "1905-12-31T18:30:00Z", 1_001, 1_000),
+            ("Europe/Dublin", "1916-05-21T02:15:00Z", 997, 1_000),
+            ("UTC", "2026-03-01T23:00:00Z", 1_000, 7_200),
+        ];
+        for (zone, from, step, count) in cases {
+            let tz = parse_time_zone(zone).expect("zone");
+            let mut offsets = ZoneOffsets::new(tz);
+            let start = DateTime::parse_from_rfc3339(from)
+                .expect("time")
+                .timestamp_millis();
+            for i in 0..count {
+                let ms = start + i * step;
+                let (day, offset) = direct(tz, ms);
+                assert_eq!(offsets.offset_ms(ms), Some(offset), "{zone} at {ms}");
+                assert_eq!(offsets.local_day(ms), day, "{zone} at {ms}");
+            }
+        }
+    }
 
     #[test]
     fn unknown_zones_are_named() {
