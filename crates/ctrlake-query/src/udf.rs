@@ -12,7 +12,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Offset, Timelike};
+use chrono::{DateTime, Offset};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Date32Builder, StringBuilder, TimestampMillisecondArray,
@@ -74,6 +74,43 @@ impl ZoneOffsets {
     }
 }
 
+/// `local_interval_start` for one zone and interval length: the rendered start of the last
+/// interval is kept, since neighbouring rows (files are sorted by time) mostly share it.
+struct LocalIntervals {
+    offsets: ZoneOffsets,
+    interval_ms: i64,
+    last: Option<(i64, String)>,
+}
+
+impl LocalIntervals {
+    fn new(tz: Tz, minutes: i64) -> Self {
+        Self {
+            offsets: ZoneOffsets::new(tz),
+            interval_ms: minutes * 60_000,
+            last: None,
+        }
+    }
+
+    fn start(&mut self, ms: i64) -> Option<String> {
+        // Stepping back by the local time's position in its interval lands on the local
+        // interval boundary, DST included (`minutes` divides an hour).
+        let local_ms = ms.checked_add(self.offsets.offset_ms(ms)?)?;
+        let start = ms - local_ms.rem_euclid(self.interval_ms);
+        if let Some((last_start, text)) = &self.last
+            && *last_start == start
+        {
+            return Some(text.clone());
+        }
+        let offset = i32::try_from(self.offsets.offset_ms(start)? / 1000).ok()?;
+        let text = DateTime::from_timestamp_millis(start)?
+            .with_timezone(&chrono::FixedOffset::east_opt(offset)?)
+            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .to_string();
+        self.last = Some((start, text.clone()));
+        Some(text)
+    }
+}
+
 /// Parses an IANA time zone name, with an error that lists what is expected.
 pub fn parse_time_zone(name: &str) -> std::result::Result<Tz, String> {
     Tz::from_str(name).map_err(|_| {
@@ -120,11 +157,11 @@ fn timestamps(value: &ColumnarValue, rows: usize) -> Result<TimestampMillisecond
 fn strings_from(
     times: &TimestampMillisecondArray,
     bytes_per_value: usize,
-    render: impl Fn(i64) -> Option<String>,
+    mut render: impl FnMut(i64) -> Option<String>,
 ) -> ColumnarValue {
     let mut out = StringBuilder::with_capacity(times.len(), times.len() * bytes_per_value);
     for millis in times.iter() {
-        out.append_option(millis.and_then(&render));
+        out.append_option(millis.and_then(&mut render));
     }
     ColumnarValue::Array(Arc::new(out.finish()) as ArrayRef)
 }
@@ -184,18 +221,9 @@ impl ScalarUDFImpl for LocalIntervalStart {
         if minutes < 1 || 60 % minutes != 0 {
             return exec_err!("the interval must be a divisor of 60 minutes, got {minutes}");
         }
-        let minutes = u32::try_from(minutes).unwrap_or(60);
         let times = timestamps(ts, args.number_rows)?;
-        Ok(strings_from(&times, 25, |ms| {
-            let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
-            // Offsets are whole minutes, so stepping back by the local minute, second and
-            // millisecond lands exactly on the local interval boundary, DST included.
-            let back = i64::from(local.minute() % minutes) * 60_000
-                + i64::from(local.second()) * 1000
-                + i64::from(local.timestamp_subsec_millis());
-            let start = DateTime::from_timestamp_millis(ms - back)?.with_timezone(&tz);
-            Some(start.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
-        }))
+        let mut intervals = LocalIntervals::new(tz, minutes);
+        Ok(strings_from(&times, 25, |ms| intervals.start(ms)))
     }
 }
 
@@ -250,6 +278,7 @@ pub fn functions() -> Vec<ScalarUDF> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Timelike;
 
     /// The local date and UTC offset straight from chrono-tz, row by row.
     fn direct(tz: Tz, ms: i64) -> (Option<i32>, i64) {
@@ -290,6 +319,44 @@ mod tests {
                 let (day, offset) = direct(tz, ms);
                 assert_eq!(offsets.offset_ms(ms), Some(offset), "{zone} at {ms}");
                 assert_eq!(offsets.local_day(ms), day, "{zone} at {ms}");
+            }
+        }
+    }
+
+    /// The interval start straight from chrono-tz, row by row (the former implementation).
+    fn direct_interval_start(tz: Tz, minutes: u32, ms: i64) -> Option<String> {
+        let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
+        let back = i64::from(local.minute() % minutes) * 60_000
+            + i64::from(local.second()) * 1000
+            + i64::from(local.timestamp_subsec_millis());
+        let start = DateTime::from_timestamp_millis(ms - back)?.with_timezone(&tz);
+        Some(start.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
+    }
+
+    #[test]
+    fn remembered_intervals_match_a_direct_lookup() {
+        let cases = [
+            ("America/New_York", "2026-03-08T06:00:00Z", 60_000, 600),
+            ("America/New_York", "2026-11-01T05:00:00Z", 7_919, 2_000),
+            ("Australia/Lord_Howe", "2026-04-04T14:00:00Z", 61_001, 600),
+            ("Asia/Kathmandu", "2026-03-01T18:00:00Z", 299_999, 300),
+            ("Asia/Tokyo", "2026-03-01T14:00:00Z", 29_999, 300),
+        ];
+        for (zone, from, step, count) in cases {
+            for minutes in [1, 5, 15, 30, 60] {
+                let tz = parse_time_zone(zone).expect("zone");
+                let mut intervals = LocalIntervals::new(tz, i64::from(minutes));
+                let start = DateTime::parse_from_rfc3339(from)
+                    .expect("time")
+                    .timestamp_millis();
+                for i in 0..count {
+                    let ms = start + i * step;
+                    assert_eq!(
+                        intervals.start(ms),
+                        direct_interval_start(tz, minutes, ms),
+                        "{zone} {minutes} min at {ms}"
+                    );
+                }
             }
         }
     }
