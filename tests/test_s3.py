@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.config import Config
 
-from conftest import CTR_FILES, FIXTURES, ingest, read_dead_letters, read_lake, ts_ms
+from conftest import CTR_FILES, FIXTURES, ingest, read_dead_letters, read_lake, run_ctrlake, ts_ms
 
 # The brief's `s3://in` / `s3://out` are not valid S3 bucket names (3..63 characters), and moto
 # rejects them like S3 does; these are the closest valid names.
@@ -176,6 +176,10 @@ def test_s3_single_object_to_s3_lake(s3, moto_endpoint):
     assert table.column("contact_id").to_pylist() == ["00000000-0000-4000-8000-000000000101"]
     assert table.column("source_uri").to_pylist() == [f"s3://{IN}/{PREFIX}{name}"]
     assert table.column("source_offset").to_pylist() == [0]
+    # The query engine reads the same S3 lake through the writer's S3 client settings.
+    out = run_ctrlake("sql", "--lake", f"s3://{SINGLE}/lake", "--format", "csv",
+                      "SELECT contact_id, dt FROM contacts", env=s3_env(moto_endpoint)).stdout
+    assert out.decode().split() == ["contact_id,dt", "00000000-0000-4000-8000-000000000101,2026-03-02"]
 
 
 def test_s3_input_to_local_lake(s3, moto_endpoint, tmp_path):

@@ -161,23 +161,17 @@ fn lake_root(ctx: &SessionContext, location: &str) -> Result<String, QueryError>
     };
     if let Some(rest) = location.strip_prefix("s3://") {
         let bucket = rest.split('/').next().unwrap_or(rest);
-        let store = object_store::aws::AmazonS3Builder::from_env()
-            .with_bucket_name(bucket)
-            .with_virtual_hosted_style_request(false)
-            .build()
-            .map_err(|e| open_error(e.to_string()))?;
+        // The same S3 client settings as the writer's (credentials and endpoint from the
+        // environment, path-style requests).
+        let store =
+            ctrlake_ingest::lake::s3_store(bucket).map_err(|e| open_error(e.to_string()))?;
         let url =
             url::Url::parse(&format!("s3://{bucket}")).map_err(|e| open_error(e.to_string()))?;
-        ctx.register_object_store(&url, Arc::new(store));
+        ctx.register_object_store(&url, store);
         return Ok(location.trim_end_matches('/').to_owned());
     }
-    // A file:// URL is percent-decoded (`file:///data/my%20lake`), as `ingest` does.
-    let path = match url::Url::parse(location) {
-        Ok(url) if url.scheme() == "file" => url
-            .to_file_path()
-            .map_err(|()| open_error("not a local file URL".to_owned()))?,
-        _ => std::path::PathBuf::from(location),
-    };
+    // A plain path or a percent-encoded file:// URL, read exactly as `ingest` reads it.
+    let path = ctrlake_ingest::lake::local_path(location);
     let absolute = std::fs::canonicalize(&path)
         .map_err(|e| open_error(format!("{e} (ingest something into it first)")))?;
     Ok(format!("file://{}", absolute.display())
