@@ -12,7 +12,7 @@
 use std::str::FromStr;
 use std::sync::Arc;
 
-use chrono::{DateTime, Offset};
+use chrono::{DateTime, FixedOffset, Offset};
 use chrono_tz::Tz;
 use datafusion::arrow::array::{
     ArrayRef, AsArray, Date32Builder, StringBuilder, TimestampMillisecondArray,
@@ -67,6 +67,12 @@ impl ZoneOffsets {
         Some(offset)
     }
 
+    /// `ms` as a local date-time carrying its UTC offset.
+    fn local_time(&mut self, ms: i64) -> Option<DateTime<FixedOffset>> {
+        let offset = FixedOffset::east_opt(i32::try_from(self.offset_ms(ms)? / 1000).ok()?)?;
+        Some(DateTime::from_timestamp_millis(ms)?.with_timezone(&offset))
+    }
+
     /// The local calendar date of `ms`, as days since 1970-01-01.
     fn local_day(&mut self, ms: i64) -> Option<i32> {
         let local_ms = ms.checked_add(self.offset_ms(ms)?)?;
@@ -101,9 +107,9 @@ impl LocalIntervals {
         {
             return Some(text.clone());
         }
-        let offset = i32::try_from(self.offsets.offset_ms(start)? / 1000).ok()?;
-        let text = DateTime::from_timestamp_millis(start)?
-            .with_timezone(&chrono::FixedOffset::east_opt(offset)?)
+        let text = self
+            .offsets
+            .local_time(start)?
             .format("%Y-%m-%dT%H:%M:%S%:z")
             .to_string();
         self.last = Some((start, text.clone()));
@@ -246,10 +252,10 @@ impl ScalarUDFImpl for LocalTimestamp {
         let [ts, tz] = args.args.as_slice() else {
             return exec_err!("local_timestamp(timestamp, time_zone) takes two arguments");
         };
-        let tz = time_zone(tz)?;
+        let mut offsets = ZoneOffsets::new(time_zone(tz)?);
         let times = timestamps(ts, args.number_rows)?;
         Ok(strings_from(&times, 29, |ms| {
-            let local = DateTime::from_timestamp_millis(ms)?.with_timezone(&tz);
+            let local = offsets.local_time(ms)?;
             let format = if ms.rem_euclid(1000) == 0 {
                 "%Y-%m-%dT%H:%M:%S%:z"
             } else {
@@ -292,33 +298,48 @@ mod tests {
         )
     }
 
-    #[test]
-    fn remembered_offsets_give_the_dates_of_a_direct_lookup() {
-        // Zones with DST (New York, March 8 and November 1 2026), a 30-minute shift (Lord
-        // Howe), a 45-minute offset (Kathmandu), and transitions at odd seconds inside a
-        // quarter hour (Kolkata +05:21:10 -> +05:30 at 1905-12-31T18:38:50Z, Dublin at
-        // 1916-05-21T02:25:21Z), walked forwards, backwards and by odd steps across each.
-        let cases = [
-            ("America/New_York", "2026-03-08T06:00:00Z", 60_000, 600),
-            ("America/New_York", "2026-11-01T05:00:00Z", 7_919, 2_000),
-            ("Australia/Lord_Howe", "2026-04-04T14:00:00Z", 61_001, 600),
-            ("Australia/Lord_Howe", "2026-10-03T15:00:00Z", -59_999, 600),
-            ("Asia/Kathmandu", "2026-03-01T18:00:00Z", 299_999, 300),
-            ("Asia/Kolkata", "1905-12-31T18:30:00Z", 1_001, 1_000),
-            ("Europe/Dublin", "1916-05-21T02:15:00Z", 997, 1_000),
-            ("UTC", "2026-03-01T23:00:00Z", 1_000, 7_200),
-        ];
-        for (zone, from, step, count) in cases {
-            let tz = parse_time_zone(zone).expect("zone");
-            let mut offsets = ZoneOffsets::new(tz);
+    /// Walks across zone transitions: DST (New York, March 8 and November 1 2026), a 30-minute
+    /// shift (Lord Howe), a 45-minute offset (Kathmandu), and transitions at odd seconds inside
+    /// a quarter hour (Kolkata +05:21:10 -> +05:30 at 1905-12-31T18:38:50Z, Dublin at
+    /// 1916-05-21T02:25:21Z); forwards, backwards and by odd steps: (zone, from, step ms, rows).
+    const WALKS: [(&str, &str, i64, i64); 8] = [
+        ("America/New_York", "2026-03-08T06:00:00Z", 60_000, 600),
+        ("America/New_York", "2026-11-01T05:00:00Z", 7_919, 2_000),
+        ("Australia/Lord_Howe", "2026-04-04T14:00:00Z", 61_001, 600),
+        ("Australia/Lord_Howe", "2026-10-03T15:00:00Z", -59_999, 600),
+        ("Asia/Kathmandu", "2026-03-01T18:00:00Z", 299_999, 300),
+        ("Asia/Kolkata", "1905-12-31T18:30:00Z", 1_001, 1_000),
+        ("Europe/Dublin", "1916-05-21T02:15:00Z", 997, 1_000),
+        ("UTC", "2026-03-01T23:00:00Z", 1_000, 7_200),
+    ];
+
+    /// Each walk: its zone name, the zone and its timestamps in walking order.
+    fn walks() -> impl Iterator<Item = (&'static str, Tz, Vec<i64>)> {
+        WALKS.into_iter().map(|(zone, from, step, count)| {
             let start = DateTime::parse_from_rfc3339(from)
                 .expect("time")
                 .timestamp_millis();
-            for i in 0..count {
-                let ms = start + i * step;
+            let times = (0..count).map(|i| start + i * step).collect();
+            (zone, parse_time_zone(zone).expect("zone"), times)
+        })
+    }
+
+    #[test]
+    fn remembered_offsets_give_the_dates_and_times_of_a_direct_lookup() {
+        let format = "%Y-%m-%dT%H:%M:%S%.3f%:z";
+        for (zone, tz, times) in walks() {
+            let mut offsets = ZoneOffsets::new(tz);
+            for ms in times {
                 let (day, offset) = direct(tz, ms);
                 assert_eq!(offsets.offset_ms(ms), Some(offset), "{zone} at {ms}");
                 assert_eq!(offsets.local_day(ms), day, "{zone} at {ms}");
+                let expected = DateTime::from_timestamp_millis(ms)
+                    .expect("in range")
+                    .with_timezone(&tz)
+                    .format(format)
+                    .to_string();
+                let local = offsets.local_time(ms).expect("in range");
+                assert_eq!(local.format(format).to_string(), expected, "{zone} at {ms}");
             }
         }
     }
@@ -335,22 +356,10 @@ mod tests {
 
     #[test]
     fn remembered_intervals_match_a_direct_lookup() {
-        let cases = [
-            ("America/New_York", "2026-03-08T06:00:00Z", 60_000, 600),
-            ("America/New_York", "2026-11-01T05:00:00Z", 7_919, 2_000),
-            ("Australia/Lord_Howe", "2026-04-04T14:00:00Z", 61_001, 600),
-            ("Asia/Kathmandu", "2026-03-01T18:00:00Z", 299_999, 300),
-            ("Asia/Tokyo", "2026-03-01T14:00:00Z", 29_999, 300),
-        ];
-        for (zone, from, step, count) in cases {
-            for minutes in [1, 5, 15, 30, 60] {
-                let tz = parse_time_zone(zone).expect("zone");
+        for minutes in [1, 5, 15, 30, 60] {
+            for (zone, tz, times) in walks() {
                 let mut intervals = LocalIntervals::new(tz, i64::from(minutes));
-                let start = DateTime::parse_from_rfc3339(from)
-                    .expect("time")
-                    .timestamp_millis();
-                for i in 0..count {
-                    let ms = start + i * step;
+                for ms in times {
                     assert_eq!(
                         intervals.start(ms),
                         direct_interval_start(tz, minutes, ms),
