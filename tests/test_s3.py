@@ -180,6 +180,13 @@ def test_s3_single_object_to_s3_lake(s3, moto_endpoint):
     out = run_ctrlake("sql", "--lake", f"s3://{SINGLE}/lake", "--format", "csv",
                       "SELECT contact_id, dt FROM contacts", env=s3_env(moto_endpoint)).stdout
     assert out.decode().split() == ["contact_id,dt", "00000000-0000-4000-8000-000000000101,2026-03-02"]
+    # The report views cover the lake's partitions, listed on S3 (the contact waited 42 s).
+    out = run_ctrlake("sql", "--lake", f"s3://{SINGLE}/lake", "--format", "csv",
+                      "SELECT date, queue, threshold_s, contacts_handled, service_level_pct "
+                      "FROM queue_daily ORDER BY threshold_s", env=s3_env(moto_endpoint)).stdout
+    assert out.decode().split() == ["date,queue,threshold_s,contacts_handled,service_level_pct",
+                                    "2026-03-02,Support,20,1,0.000",
+                                    "2026-03-02,Support,60,1,100.000"]
 
 
 def test_s3_input_to_local_lake(s3, moto_endpoint, tmp_path):

@@ -44,8 +44,9 @@ enum Command {
         #[command(subcommand)]
         report: ReportKind,
     },
-    /// Run SQL over the lake: tables ctr_raw (every version) and contacts (de-duplicated).
-    /// Without a query, an interactive shell with history.
+    /// Run SQL over the lake: tables ctr_raw (every version) and contacts (de-duplicated), and
+    /// the report views queue_daily, queue_intervals and agent_daily over --from/--to or --date
+    /// in --tz (default: every day in the lake, UTC). Without a query, an interactive shell.
     Sql(SqlArgs),
     /// List de-duplicated contacts with every timestamp to the second, or one contact's chain.
     Contacts(ContactsArgs),
@@ -158,14 +159,14 @@ struct QueueReportArgs {
     sl_inclusive: bool,
 }
 
+/// `ctrlake sql`: the lake options, the window and settings of the report views
+/// (queue_daily, queue_intervals, agent_daily; default: every day in the lake) and the output.
 #[derive(clap::Args)]
 struct SqlArgs {
-    #[arg(long, env = "CTRLAKE_LAKE")]
-    lake: String,
+    #[command(flatten)]
+    views: IntervalReportArgs,
     /// The query; without it, an interactive shell.
     query: Option<String>,
-    #[command(flatten)]
-    output: OutputArgs,
 }
 
 #[derive(Subcommand)]
@@ -331,16 +332,19 @@ fn emit(batches: &[ctrlake_query::render::RecordBatch], output: &OutputArgs) -> 
     Ok(())
 }
 
-async fn run_report(report: ReportKind) -> Result<ExitCode> {
-    let options = |args: &QueueReportArgs| ctrlake_query::QueueReportOptions {
+fn queue_options(args: &QueueReportArgs) -> ctrlake_query::QueueReportOptions {
+    ctrlake_query::QueueReportOptions {
         thresholds: args.sl.clone(),
         inclusive: args.sl_inclusive,
-    };
+    }
+}
+
+async fn run_report(report: ReportKind) -> Result<ExitCode> {
     let (batch, output) = match report {
         ReportKind::Queues(args) => {
             let window = report_window(&args.report)?;
             let engine = ctrlake_query::KpiEngine::open(&args.report.lake).await?;
-            let batch = engine.queue_daily(&window, &options(&args)).await?;
+            let batch = engine.queue_daily(&window, &queue_options(&args)).await?;
             (batch, args.report.output)
         }
         ReportKind::Agents(args) => {
@@ -352,7 +356,7 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
             let window = report_window(&args.queues.report)?;
             let engine = ctrlake_query::KpiEngine::open(&args.queues.report.lake).await?;
             let batch = engine
-                .queue_intervals(&window, args.minutes, &options(&args.queues))
+                .queue_intervals(&window, args.minutes, &queue_options(&args.queues))
                 .await?;
             (batch, args.queues.report.output)
         }
@@ -362,7 +366,30 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
 }
 
 async fn sql(args: SqlArgs) -> Result<ExitCode> {
-    let engine = ctrlake_query::KpiEngine::open(&args.lake).await?;
+    let report = &args.views.queues.report;
+    let engine = ctrlake_query::KpiEngine::open(&report.lake).await?;
+    let window = if report.date.is_none() && report.from.is_none() {
+        // Every local day that can hold a contact of the lake's first to last UTC day.
+        let tz = ctrlake_query::udf::parse_time_zone(&report.tz).map_err(anyhow::Error::msg)?;
+        match engine.partition_dates().await? {
+            Some((first, last)) => Some(ctrlake_query::ReportWindow::new(
+                tz,
+                first.pred_opt().unwrap_or(first),
+                last.succ_opt().unwrap_or(last),
+            )?),
+            None => None,
+        }
+    } else {
+        Some(report_window(report)?)
+    };
+    if let Some(window) = window {
+        let views = ctrlake_query::ReportViews {
+            window,
+            minutes: args.views.minutes,
+            queue: queue_options(&args.views.queues),
+        };
+        engine.register_report_views(&views).await?;
+    }
     let Some(query) = &args.query else {
         return shell(&engine).await;
     };
@@ -370,7 +397,7 @@ async fn sql(args: SqlArgs) -> Result<ExitCode> {
         .query(query, &[])
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
-    emit(&batches, &args.output)?;
+    emit(&batches, &report.output)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -382,7 +409,8 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
         let _ = editor.load_history(path);
     }
     eprintln!(
-        "ctrlake SQL shell: tables ctr_raw, contacts; end statements with ';', quit with Ctrl-D"
+        "ctrlake SQL shell: tables ctr_raw, contacts, queue_daily, queue_intervals, agent_daily; \
+         end statements with ';', quit with Ctrl-D"
     );
     let mut statement = String::new();
     loop {

@@ -18,6 +18,8 @@ pub mod udf;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use chrono::NaiveDate;
+
 use datafusion::arrow::datatypes::DataType;
 use datafusion::arrow::record_batch::RecordBatch;
 use datafusion::common::{ParamValues, ScalarValue};
@@ -28,7 +30,7 @@ use datafusion::datasource::listing::{
 use datafusion::execution::context::SessionContext;
 use datafusion::prelude::{DataFrame, SessionConfig};
 
-pub use reports::{ContactFilter, QueueReportOptions, ReportWindow};
+pub use reports::{ContactFilter, QueueReportOptions, ReportViews, ReportWindow};
 
 /// The SQL of the de-duplicated view, from `queries/`.
 pub const CONTACTS_SQL: &str = include_str!("../../../queries/contacts.sql");
@@ -70,6 +72,8 @@ const FOOTER_READ_BYTES: usize = 64 * 1024;
 /// A query session over one lake.
 pub struct KpiEngine {
     ctx: SessionContext,
+    /// `<lake>/ctr/`, the table's root.
+    ctr_url: ListingTableUrl,
 }
 
 impl KpiEngine {
@@ -90,7 +94,7 @@ impl KpiEngine {
             .with_file_extension(".parquet")
             .with_table_partition_cols(vec![("dt".to_owned(), DataType::Utf8)]);
         let table = ListingTable::try_new(
-            ListingTableConfig::new(table_url)
+            ListingTableConfig::new(table_url.clone())
                 .with_listing_options(options)
                 .with_schema(ctrlake_model::lake_schema()),
         )?
@@ -104,7 +108,28 @@ impl KpiEngine {
             ctx.register_udf(function);
         }
         ctx.sql(CONTACTS_SQL).await?;
-        Ok(Self { ctx })
+        Ok(Self {
+            ctx,
+            ctr_url: table_url,
+        })
+    }
+
+    /// The first and last `dt` partition of the lake (from the listing of `ctr/`, no file is
+    /// read), or `None` for an empty lake.
+    pub async fn partition_dates(&self) -> Result<Option<(NaiveDate, NaiveDate)>, QueryError> {
+        let store = self.ctx.runtime_env().object_store(&self.ctr_url)?;
+        let listing = store
+            .list_with_delimiter(Some(self.ctr_url.prefix()))
+            .await
+            .map_err(datafusion::error::DataFusionError::from)?;
+        let dates = listing.common_prefixes.iter().filter_map(|prefix| {
+            let date = prefix.filename()?.strip_prefix("dt=")?;
+            NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
+        });
+        Ok(dates.fold(None, |range, date| match range {
+            None => Some((date, date)),
+            Some((first, last)) => Some((first.min(date), last.max(date))),
+        }))
     }
 
     pub fn context(&self) -> &SessionContext {

@@ -124,6 +124,15 @@ impl Default for QueueReportOptions {
     }
 }
 
+/// What the report views of `ctrlake sql` cover (see [`KpiEngine::register_report_views`]).
+#[derive(Debug, Clone)]
+pub struct ReportViews {
+    pub window: ReportWindow,
+    /// Interval length of `queue_intervals`, a divisor of 60.
+    pub minutes: u32,
+    pub queue: QueueReportOptions,
+}
+
 /// Filters of `ctrlake contacts`; `None` means any.
 #[derive(Debug, Clone, Default)]
 pub struct ContactFilter {
@@ -185,12 +194,9 @@ impl KpiEngine {
         options: &QueueReportOptions,
     ) -> Result<RecordBatch, QueryError> {
         let thresholds = self.set_thresholds(options)?;
-        let mut params = window.params();
-        params.push((
-            "sl_inclusive",
-            ScalarValue::Boolean(Some(options.inclusive)),
-        ));
-        let long = self.single_batch(QUEUE_DAILY_SQL, &params).await?;
+        let long = self
+            .single_batch(QUEUE_DAILY_SQL, &queue_daily_params(window, options))
+            .await?;
         pivot_thresholds(&long, &thresholds)
     }
 
@@ -201,28 +207,8 @@ impl KpiEngine {
         minutes: u32,
         options: &QueueReportOptions,
     ) -> Result<RecordBatch, QueryError> {
-        if minutes == 0 || 60 % minutes != 0 {
-            return Err(QueryError::Invalid(format!(
-                "--minutes {minutes}: expected a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)"
-            )));
-        }
+        let params = queue_intervals_params(window, minutes, options)?;
         let thresholds = self.set_thresholds(options)?;
-        let (start, end) = window.bounds();
-        let interval_ms = i64::from(minutes) * 60_000;
-        let mut params = window.params();
-        params.extend([
-            (
-                "sl_inclusive",
-                ScalarValue::Boolean(Some(options.inclusive)),
-            ),
-            ("minutes", ScalarValue::Int64(Some(i64::from(minutes)))),
-            ("window_start_ms", ScalarValue::Int64(Some(start))),
-            ("interval_ms", ScalarValue::Int64(Some(interval_ms))),
-            (
-                "interval_count",
-                ScalarValue::Int64(Some((end - start + interval_ms - 1) / interval_ms)),
-            ),
-        ]);
         let long = self.single_batch(QUEUE_INTERVALS_SQL, &params).await?;
         pivot_thresholds(&long, &thresholds)
     }
@@ -259,6 +245,68 @@ impl KpiEngine {
     pub async fn agent_daily(&self, window: &ReportWindow) -> Result<RecordBatch, QueryError> {
         self.single_batch(AGENT_DAILY_SQL, &window.params()).await
     }
+
+    /// Registers one view per KPI query for ad-hoc SQL: `queue_daily`, `queue_intervals` and
+    /// `agent_daily` are the report files with their parameters bound to `views` (replacing
+    /// views registered before). The queue views keep one row per service-level threshold
+    /// (`threshold_s`), as the SQL computes them; the reports spread those rows into columns.
+    pub async fn register_report_views(&self, views: &ReportViews) -> Result<(), QueryError> {
+        let intervals = queue_intervals_params(&views.window, views.minutes, &views.queue)?;
+        self.set_thresholds(&views.queue)?;
+        for (name, sql, params) in [
+            (
+                "queue_daily",
+                QUEUE_DAILY_SQL,
+                queue_daily_params(&views.window, &views.queue),
+            ),
+            ("queue_intervals", QUEUE_INTERVALS_SQL, intervals),
+            ("agent_daily", AGENT_DAILY_SQL, views.window.params()),
+        ] {
+            let view = self.frame(sql, &params).await?.into_view();
+            self.ctx.deregister_table(name)?;
+            self.ctx.register_table(name, view)?;
+        }
+        Ok(())
+    }
+}
+
+/// The parameters of `queue_daily.sql`.
+fn queue_daily_params(
+    window: &ReportWindow,
+    options: &QueueReportOptions,
+) -> Vec<(&'static str, ScalarValue)> {
+    let mut params = window.params();
+    params.push((
+        "sl_inclusive",
+        ScalarValue::Boolean(Some(options.inclusive)),
+    ));
+    params
+}
+
+/// The parameters of `queue_intervals.sql`: those of `queue_daily.sql` and the interval grid.
+fn queue_intervals_params(
+    window: &ReportWindow,
+    minutes: u32,
+    options: &QueueReportOptions,
+) -> Result<Vec<(&'static str, ScalarValue)>, QueryError> {
+    if minutes == 0 || 60 % minutes != 0 {
+        return Err(QueryError::Invalid(format!(
+            "--minutes {minutes}: expected a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)"
+        )));
+    }
+    let (start, end) = window.bounds();
+    let interval_ms = i64::from(minutes) * 60_000;
+    let mut params = queue_daily_params(window, options);
+    params.extend([
+        ("minutes", ScalarValue::Int64(Some(i64::from(minutes)))),
+        ("window_start_ms", ScalarValue::Int64(Some(start))),
+        ("interval_ms", ScalarValue::Int64(Some(interval_ms))),
+        (
+            "interval_count",
+            ScalarValue::Int64(Some((end - start + interval_ms - 1) / interval_ms)),
+        ),
+    ]);
+    Ok(params)
 }
 
 /// Rows come ordered by (date, queue, threshold_s) with every threshold present for every

@@ -167,6 +167,82 @@ async fn agent_daily_and_intervals_match_the_hand_computed_tables() {
     );
 }
 
+/// The report views of `ctrlake sql`, queried the way an analyst would, give the same
+/// hand-computed tables as the report commands.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_views_match_the_hand_computed_tables() {
+    let (_dir, engine) = fixture_engine().await;
+    assert_eq!(
+        engine.partition_dates().await.expect("listing"),
+        Some((date("2022-01-05"), date("2026-03-07")))
+    );
+    let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
+    let views = |from: &str, to: &str| ctrlake_query::ReportViews {
+        window: ReportWindow::new(tokyo, date(from), date(to)).expect("window"),
+        minutes: 15,
+        queue: QueueReportOptions::default(),
+    };
+    let single = |batches: Vec<datafusion::arrow::record_batch::RecordBatch>| {
+        let schema = batches[0].schema();
+        datafusion::arrow::compute::concat_batches(&schema, &batches).expect("concat")
+    };
+    engine
+        .register_report_views(&views("2022-01-01", "2026-12-31"))
+        .await
+        .expect("views");
+    let agents = engine
+        .query("SELECT * FROM agent_daily ORDER BY date, agent", &[])
+        .await
+        .expect("query");
+    assert_golden(&csv(&single(agents)), "agent_daily_asia_tokyo.csv");
+
+    // One row per threshold: the 20 s and 60 s rows side by side make the report's columns.
+    let queues = engine
+        .query(
+            "SELECT s.date, s.queue, s.contacts_queued, s.contacts_handled,
+                    s.contacts_abandoned, s.abandonment_rate_pct, s.avg_queue_answer_time_s,
+                    s.avg_queue_abandon_time_s, s.max_queued_time_s,
+                    s.service_level_pct AS service_level_20_pct,
+                    m.service_level_pct AS service_level_60_pct,
+                    s.answered_within_pct AS answered_within_20_pct,
+                    m.answered_within_pct AS answered_within_60_pct,
+                    s.avg_handle_time_s, s.avg_agent_interaction_s, s.avg_customer_hold_s,
+                    s.avg_after_contact_work_s, s.contacts_put_on_hold,
+                    s.contacts_transferred_out, s.contacts_callback_requested,
+                    s.agent_non_response
+             FROM queue_daily s
+             JOIN queue_daily m ON m.date = s.date AND m.queue = s.queue AND m.threshold_s = 60
+             WHERE s.threshold_s = 20
+             ORDER BY s.date, s.queue",
+            &[],
+        )
+        .await
+        .expect("query");
+    assert_golden(&csv(&single(queues)), "queue_daily_asia_tokyo.csv");
+
+    // Registering again replaces the views: here one day of 15-minute intervals.
+    engine
+        .register_report_views(&views("2026-03-02", "2026-03-02"))
+        .await
+        .expect("views");
+    let intervals = engine
+        .query(
+            "SELECT interval_start, queue, contacts_queued, contacts_handled, contacts_abandoned,
+                    avg_queue_answer_time_s, service_level_pct AS service_level_20_pct,
+                    avg_handle_time_s, peak_waiting
+             FROM queue_intervals
+             WHERE threshold_s = 20
+             ORDER BY interval_start, queue",
+            &[],
+        )
+        .await
+        .expect("query");
+    assert_golden(
+        &csv(&single(intervals)),
+        "queue_intervals_15m_asia_tokyo_2026-03-02.csv",
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn contacts_are_deduplicated_searchable_and_chained() {
     let (_dir, engine) = fixture_engine().await;
