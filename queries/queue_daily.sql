@@ -43,7 +43,9 @@ next_legs AS (
            first_value(initiation_method ORDER BY last_update_timestamp DESC,
                                                   arrival_timestamp DESC NULLS LAST,
                                                   source_uri DESC,
-                                                  source_offset DESC NULLS LAST) AS initiation_method
+                                                  source_offset DESC NULLS LAST,
+                                                  length(source_sequence_number) DESC NULLS LAST,
+                                                  source_sequence_number DESC NULLS LAST) AS initiation_method
     FROM ctr_raw
     WHERE dt BETWEEN $dt_scan_from AND $callback_dt_to
       AND contact_id IN (SELECT next_contact_id
