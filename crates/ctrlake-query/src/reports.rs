@@ -1,4 +1,5 @@
-//! The report commands: parameters in, the SQL of `queries/` run, a table out.
+//! The report commands and `ctrlake sql`'s report views: parameters in, the SQL of `queries/`
+//! run (or registered as a view), a table out.
 //!
 //! Nothing here computes a KPI; the SQL files do. This module turns user choices (local dates,
 //! a time zone, thresholds) into bound parameters, computes which UTC partitions a local window
