@@ -52,13 +52,14 @@ pub enum QueryError {
 }
 
 /// A DataFusion error as one line: the first line of its root cause without a backtrace (a
-/// context such as `type_coercion` alone says nothing; the lines after the first are, e.g., a
-/// list of every column, which `ctrlake sql` users get from `DESCRIBE`).
+/// context such as `type_coercion` alone says nothing). The lines after the first are, for an
+/// unknown column, the list of every column, which `ctrlake sql` users get from `DESCRIBE`; for
+/// other errors (e.g. memory consumers) they are dropped without that hint.
 fn one_line(error: &datafusion::error::DataFusionError) -> String {
     let message = error.find_root().strip_backtrace();
     let first = message.lines().next().unwrap_or_default().trim_end();
-    if message.lines().nth(1).is_some() {
-        format!("{first} (DESCRIBE contacts lists the columns)")
+    if message.lines().nth(1).is_some() && first.contains("No field named") {
+        format!("{first} (DESCRIBE <table> lists its columns)")
     } else {
         first.to_owned()
     }

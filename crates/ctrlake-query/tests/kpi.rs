@@ -448,6 +448,7 @@ async fn bad_sql_is_one_clear_error() {
         .expect_err("bad column");
     let message = error.to_string();
     assert!(message.contains("no_such_column"), "{message}");
+    assert!(message.contains("DESCRIBE <table>"), "{message}");
     assert!(!message.contains('\n'), "{message}");
     // A type error: the root cause, not DataFusion's context name (`type_coercion`).
     let error = engine
@@ -459,6 +460,7 @@ async fn bad_sql_is_one_clear_error() {
         .expect_err("type error");
     let message = error.to_string();
     assert!(message.contains("Int64 AND Boolean"), "{message}");
+    assert!(!message.contains("DESCRIBE"), "{message}");
     assert!(!message.contains('\n'), "{message}");
 }
 
