@@ -112,12 +112,25 @@ grid AS (
     SELECT CAST(($window_start_ms + i * $interval_ms) / 1000 AS BIGINT) AS t
     FROM (SELECT unnest(range(0, $interval_count)) AS i)
 ),
+-- The queues that get grid events: those of any version with a wait (a superset of the
+-- newest versions' queues; a queue with no newest-version wait only adds zero rows, which
+-- the final WHERE drops). Read from ctr_raw so that `contacts` is evaluated once for `waits`:
+-- DataFusion computes a CTE again for every reference.
+wait_queues AS (
+    SELECT DISTINCT queue_name AS queue
+    FROM ctr_raw
+    WHERE dt BETWEEN $dt_scan_from AND $dt_to
+      AND queue_enqueue_timestamp IS NOT NULL
+      AND queue_dequeue_timestamp IS NOT NULL
+),
 events AS (
-    SELECT queue, wait_start AS t, 1 AS delta FROM waits WHERE wait_end > wait_start
+    SELECT queue,
+           unnest(make_array(wait_start, wait_end)) AS t,
+           unnest(make_array(1, -1)) AS delta
+    FROM waits
+    WHERE wait_end > wait_start
     UNION ALL
-    SELECT queue, wait_end AS t, -1 AS delta FROM waits WHERE wait_end > wait_start
-    UNION ALL
-    SELECT q.queue, g.t, 0 AS delta FROM (SELECT DISTINCT queue FROM waits) q CROSS JOIN grid g
+    SELECT q.queue, g.t, 0 AS delta FROM wait_queues q CROSS JOIN grid g
 ),
 per_second AS (
     SELECT queue, t, sum(delta) AS delta FROM events GROUP BY queue, t
