@@ -16,18 +16,18 @@ fn repo() -> PathBuf {
 
 /// A lake made of every `fixtures/ctr/*.ndjson`.
 fn fixture_lake(dir: &Path) -> String {
-    ingest_fixtures(dir, &BackfillOptions::default())
+    let pattern = repo().join("fixtures/ctr/*.ndjson").display().to_string();
+    ingest(dir, &pattern, &BackfillOptions::default())
 }
 
-/// Ingests every `fixtures/ctr/*.ndjson` into `<dir>/lake` with `options`.
-fn ingest_fixtures(dir: &Path, options: &BackfillOptions) -> String {
+/// Ingests the files `pattern` names into `<dir>/lake` with `options`.
+fn ingest(dir: &Path, pattern: &str, options: &BackfillOptions) -> String {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .expect("runtime");
-    let pattern = repo().join("fixtures/ctr/*.ndjson").display().to_string();
-    let sources = resolve_sources(&[pattern], runtime.handle()).expect("fixtures");
+    let sources = resolve_sources(&[pattern.to_owned()], runtime.handle()).expect("sources");
     let location = dir.join("lake").display().to_string();
     let lake = Lake::open(&location).expect("lake");
     let summary = backfill(
@@ -348,7 +348,8 @@ async fn contacts_are_deduplicated_searchable_and_chained() {
 
 /// Ingesting the same sources again with other chunk and flush sizes writes the same rows into
 /// files of other names (other byte ranges), so the lake holds identical copies of versions
-/// (same source, offset and arrival). The view still has one row per contact, the same as before.
+/// (same source, offset and arrival); a copy of one source adds the same versions from another
+/// source. The view still has one row per contact, the same as before, and so has a chain.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn identical_copies_in_two_files_count_once() {
     let (dir, engine) = fixture_engine().await;
@@ -365,7 +366,17 @@ async fn identical_copies_in_two_files_count_once() {
                 partition_flush_bytes: 1,
                 ..BackfillOptions::default()
             };
-            ingest_fixtures(&dir, &tiny_files)
+            let fixtures = repo().join("fixtures/ctr/*.ndjson").display().to_string();
+            ingest(&dir, &fixtures, &tiny_files);
+            // And the callback journey again from a copy: the same versions from another source.
+            let copy = dir.join("07-copy.ndjson");
+            std::fs::copy(repo().join("fixtures/ctr/07-queued-callback.ndjson"), &copy)
+                .expect("copy");
+            ingest(
+                &dir,
+                &copy.display().to_string(),
+                &BackfillOptions::default(),
+            )
         }
     })
     .await
@@ -394,6 +405,19 @@ async fn identical_copies_in_two_files_count_once() {
         datafusion::arrow::compute::concat_batches(&batches[0].schema(), batches).expect("concat")
     };
     assert_eq!(csv(&single(&after)), csv(&single(&before)));
+    // The chain look-up de-duplicates its legs by the same rule.
+    let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
+    let chain = engine
+        .contact_chain("00000000-0000-4000-8000-000000000702", tokyo)
+        .await
+        .expect("chain");
+    assert_eq!(
+        column_strings(&chain, "contact_id"),
+        [
+            "00000000-0000-4000-8000-000000000701",
+            "00000000-0000-4000-8000-000000000702"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
