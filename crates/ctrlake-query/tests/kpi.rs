@@ -56,6 +56,13 @@ fn csv(batch: &datafusion::arrow::record_batch::RecordBatch) -> String {
     String::from_utf8(out).expect("utf8")
 }
 
+/// A query's batches as one batch (queries return at least one, possibly empty).
+fn single(
+    batches: &[datafusion::arrow::record_batch::RecordBatch],
+) -> datafusion::arrow::record_batch::RecordBatch {
+    datafusion::arrow::compute::concat_batches(&batches[0].schema(), batches).expect("concat")
+}
+
 /// Compares line by line and prints the differing lines, so a failure is readable.
 fn assert_golden(actual: &str, golden: &str) {
     let expected = std::fs::read_to_string(repo().join("fixtures/expected").join(golden))
@@ -187,10 +194,6 @@ async fn report_views_match_the_hand_computed_tables() {
         minutes: 15,
         queue: QueueReportOptions::default(),
     };
-    let single = |batches: Vec<datafusion::arrow::record_batch::RecordBatch>| {
-        let schema = batches[0].schema();
-        datafusion::arrow::compute::concat_batches(&schema, &batches).expect("concat")
-    };
     engine
         .register_report_views(&views("2022-01-01", "2026-12-31"))
         .await
@@ -199,7 +202,7 @@ async fn report_views_match_the_hand_computed_tables() {
         .query("SELECT * FROM agent_daily ORDER BY date, agent", &[])
         .await
         .expect("query");
-    assert_golden(&csv(&single(agents)), "agent_daily_asia_tokyo.csv");
+    assert_golden(&csv(&single(&agents)), "agent_daily_asia_tokyo.csv");
 
     // One row per threshold: the 20 s and 60 s rows side by side make the report's columns.
     let queues = engine
@@ -223,7 +226,7 @@ async fn report_views_match_the_hand_computed_tables() {
         )
         .await
         .expect("query");
-    assert_golden(&csv(&single(queues)), "queue_daily_asia_tokyo.csv");
+    assert_golden(&csv(&single(&queues)), "queue_daily_asia_tokyo.csv");
 
     // Registering again replaces the views: here one day of 15-minute intervals.
     engine
@@ -243,7 +246,7 @@ async fn report_views_match_the_hand_computed_tables() {
         .await
         .expect("query");
     assert_golden(
-        &csv(&single(intervals)),
+        &csv(&single(&intervals)),
         "queue_intervals_15m_asia_tokyo_2026-03-02.csv",
     );
 }
@@ -401,9 +404,6 @@ async fn identical_copies_in_two_files_count_once() {
     assert_eq!(column_strings(&counts[0], "contacts"), ["33"]);
     assert_eq!(column_strings(&counts[0], "ids"), ["33"]);
     let after = engine.query(contacts, &[]).await.expect("query");
-    let single = |batches: &[datafusion::arrow::record_batch::RecordBatch]| {
-        datafusion::arrow::compute::concat_batches(&batches[0].schema(), batches).expect("concat")
-    };
     assert_eq!(csv(&single(&after)), csv(&single(&before)));
     // The chain look-up de-duplicates its legs by the same rule.
     let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
