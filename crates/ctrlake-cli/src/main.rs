@@ -369,16 +369,8 @@ async fn sql(args: SqlArgs) -> Result<ExitCode> {
     let report = &args.views.queues.report;
     let engine = ctrlake_query::KpiEngine::open(&report.lake).await?;
     let window = if report.date.is_none() && report.from.is_none() {
-        // Every local day that can hold a contact of the lake's first to last UTC day.
         let tz = ctrlake_query::udf::parse_time_zone(&report.tz).map_err(anyhow::Error::msg)?;
-        match engine.partition_dates().await? {
-            Some((first, last)) => Some(ctrlake_query::ReportWindow::new(
-                tz,
-                first.pred_opt().unwrap_or(first),
-                last.succ_opt().unwrap_or(last),
-            )?),
-            None => None,
-        }
+        engine.lake_window(tz).await?
     } else {
         Some(report_window(report)?)
     };

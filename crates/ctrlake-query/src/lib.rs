@@ -133,6 +133,24 @@ impl KpiEngine {
         }))
     }
 
+    /// The local days in `tz` that can hold a contact of the lake: from the day before its
+    /// first `dt` partition to the day after its last (a UTC day overlaps those three local
+    /// days in any zone), or `None` for an empty lake.
+    pub async fn lake_window(
+        &self,
+        tz: chrono_tz::Tz,
+    ) -> Result<Option<reports::ReportWindow>, QueryError> {
+        let Some((first, last)) = self.partition_dates().await? else {
+            return Ok(None);
+        };
+        reports::ReportWindow::new(
+            tz,
+            first.pred_opt().unwrap_or(first),
+            last.succ_opt().unwrap_or(last),
+        )
+        .map(Some)
+    }
+
     pub fn context(&self) -> &SessionContext {
         &self.ctx
     }

@@ -189,6 +189,15 @@ async fn report_views_match_the_hand_computed_tables() {
         Some((date("2022-01-05"), date("2026-03-07")))
     );
     let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
+    let whole = engine
+        .lake_window(tokyo)
+        .await
+        .expect("listing")
+        .expect("days");
+    assert_eq!(
+        (whole.from, whole.to),
+        (date("2022-01-04"), date("2026-03-08"))
+    );
     let views = |from: &str, to: &str| ctrlake_query::ReportViews {
         window: ReportWindow::new(tokyo, date(from), date(to)).expect("window"),
         minutes: 15,
