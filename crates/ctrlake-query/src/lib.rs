@@ -27,7 +27,9 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::context::SessionContext;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SessionConfig};
 
 pub use reports::{ContactFilter, QueueReportOptions, ReportViews, ReportWindow};
@@ -70,6 +72,13 @@ fn one_line(error: &datafusion::error::DataFusionError) -> String {
 /// planning (measured: planning over 30 days of a 1M-contact lake 0.11 s -> 0.09 s).
 const FOOTER_READ_BYTES: usize = 64 * 1024;
 
+/// Memory for the footers (and page indexes) of files already opened by this session. A query
+/// that scans the lake several times (the chain look-up, a report's callback join) parses each
+/// footer once only if all of them fit: DataFusion's default, 50 MB, holds about 1,500 of the
+/// lake's files, and a scan of more evicts them all in turn (measured on a 10M-contact lake of
+/// 2,180 files: footer parsing in a second scan 0.36 s -> 0.09 s).
+const METADATA_CACHE_BYTES: usize = 512 << 20;
+
 /// A query session over one lake.
 pub struct KpiEngine {
     ctx: SessionContext,
@@ -86,7 +95,12 @@ impl KpiEngine {
         if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_METADATA_SIZE_HINT").is_none() {
             config.options_mut().execution.parquet.metadata_size_hint = Some(FOOTER_READ_BYTES);
         }
-        let ctx = SessionContext::new_with_config(config);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_cache_manager(
+                CacheManagerConfig::default().with_metadata_cache_limit(METADATA_CACHE_BYTES),
+            )
+            .build_arc()?;
+        let ctx = SessionContext::new_with_config_rt(config, runtime);
         let root = lake_root(&ctx, location)?;
         let table_url = ListingTableUrl::parse(format!("{root}/ctr/"))?;
         let format =

@@ -15,8 +15,16 @@ use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
+use datafusion::prelude::DataFrame;
 
 use crate::{KpiEngine, QueryError};
+
+/// Runs a query and joins its batches into one.
+async fn collect_single(frame: DataFrame) -> Result<RecordBatch, QueryError> {
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    Ok(concat_batches(&schema, &batches)?)
+}
 
 /// The per-day, per-queue KPI SQL.
 pub const QUEUE_DAILY_SQL: &str = include_str!("../../../queries/queue_daily.sql");
@@ -26,6 +34,8 @@ pub const QUEUE_INTERVALS_SQL: &str = include_str!("../../../queries/queue_inter
 pub const CONTACTS_SEARCH_SQL: &str = include_str!("../../../queries/contacts_search.sql");
 /// Every leg of one contact's journey.
 pub const CONTACT_CHAIN_SQL: &str = include_str!("../../../queries/contact_chain.sql");
+/// The root of a contact's journey, looked up before [`CONTACT_CHAIN_SQL`].
+pub const CONTACT_CHAIN_ROOT_SQL: &str = include_str!("../../../queries/contact_chain_root.sql");
 /// The per-day, per-agent KPI SQL.
 pub const AGENT_DAILY_SQL: &str = include_str!("../../../queries/agent_daily.sql");
 
@@ -182,10 +192,7 @@ impl KpiEngine {
         sql: &str,
         params: &[(&str, ScalarValue)],
     ) -> Result<RecordBatch, QueryError> {
-        let frame = self.frame(sql, params).await?;
-        let schema = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await?;
-        Ok(concat_batches(&schema, &batches)?)
+        collect_single(self.frame(sql, params).await?).await
     }
 
     /// `report queues`: KPIs per local day and queue.
@@ -233,13 +240,33 @@ impl KpiEngine {
         self.single_batch(CONTACTS_SEARCH_SQL, &params).await
     }
 
-    /// `contacts --chain ID`: every leg of the journey of contact `contact_id`.
+    /// `contacts --chain ID`: every leg of the journey of contact `contact_id` (no row when the
+    /// lake has no such contact). Two queries: the root of the journey, then its legs, so that
+    /// every scan filters on a literal id its bloom filters can rule files out by.
     pub async fn contact_chain(&self, contact_id: &str, tz: Tz) -> Result<RecordBatch, QueryError> {
+        let id = ScalarValue::Utf8(Some(contact_id.to_owned()));
+        let roots = self
+            .single_batch(CONTACT_CHAIN_ROOT_SQL, &[("contact_id", id)])
+            .await?;
+        let root = match roots.column_by_name("root_id") {
+            Some(column) if roots.num_rows() > 0 => ScalarValue::try_from_array(column, 0)?,
+            // No such contact: the legs query with a NULL root returns no row (and the columns).
+            _ => ScalarValue::Utf8(None),
+        };
         let params = [
             ("tz", ScalarValue::Utf8(Some(tz.name().to_owned()))),
-            ("contact_id", ScalarValue::Utf8(Some(contact_id.to_owned()))),
+            ("root_id", root),
         ];
-        self.single_batch(CONTACT_CHAIN_SQL, &params).await
+        // The scan of the legs' versions is cut to the files that may hold the candidates' ids
+        // only when the join collects the few candidates on one side and passes them to the
+        // scan as an IN list. A partitioned join (DataFusion's choice when it cannot tell the
+        // candidates are few) passes a hash expression no bloom filter can check: measured on
+        // a 10M-contact lake, 467 MB and 3.7 s read instead of 25 MB and 0.1 s.
+        // (The frame's state is its own copy; rebuilding one with `SessionStateBuilder` would
+        // replace the engine's shared catalog, and with it `ctr_raw`.)
+        let (mut state, plan) = self.frame(CONTACT_CHAIN_SQL, &params).await?.into_parts();
+        state.config_mut().options_mut().optimizer.repartition_joins = false;
+        collect_single(DataFrame::new(state, plan)).await
     }
 
     /// `report agents`: KPIs per local day and agent.
