@@ -478,6 +478,26 @@ mod tests {
         .expect("decodes")
     }
 
+    /// Decodes `data` as one whole source and encodes it with the default options.
+    fn encode_source(data: &str) -> Vec<EncodedFile> {
+        let uri = "file:///in/t.ndjson";
+        let decoded = decode_bytes(
+            data.as_bytes(),
+            0,
+            &Arc::from(uri),
+            None,
+            RawJsonMode::Unmapped,
+        )
+        .expect("decodes");
+        let origin = Origin::File {
+            uri: uri.to_owned(),
+            content_tag: None,
+            start: 0,
+            end: data.len() as u64,
+        };
+        encode_batch(&decoded, &origin, &WriterOptions::default()).expect("encodes")
+    }
+
     #[test]
     fn rows_are_partitioned_by_utc_initiation_date() {
         let decoded = decoded();
@@ -547,21 +567,7 @@ mod tests {
     #[test]
     fn map_leaves_are_dictionary_encoded_without_statistics() {
         let data = r#"{"ContactId":"a","InitiationTimestamp":"2026-03-02T10:00:00Z","LastUpdateTimestamp":"2026-03-02T10:05:00Z","Queue":{"Name":"q","ARN":"arn:q"},"Attributes":{"k":"v"}}"#;
-        let decoded = decode_bytes(
-            data.as_bytes(),
-            0,
-            &Arc::from("file:///in/m.ndjson"),
-            None,
-            RawJsonMode::Unmapped,
-        )
-        .expect("decodes");
-        let origin = Origin::File {
-            uri: "file:///in/m.ndjson".to_owned(),
-            content_tag: None,
-            start: 0,
-            end: data.len() as u64,
-        };
-        let files = encode_batch(&decoded, &origin, &WriterOptions::default()).expect("encodes");
+        let files = encode_source(data);
         let file = SerializedFileReader::new(files[0].bytes.clone()).expect("parquet");
         let row_group = file.metadata().row_group(0);
         let chunk = |path: &str| {
@@ -600,21 +606,7 @@ mod tests {
             "\n",
             r#"{"ContactId":"c-2","InitialContactId":"c-1","InitiationTimestamp":"2026-03-02T10:05:00Z","LastUpdateTimestamp":"2026-03-02T10:09:00Z"}"#,
         );
-        let decoded = decode_bytes(
-            data.as_bytes(),
-            0,
-            &Arc::from("file:///in/b.ndjson"),
-            None,
-            RawJsonMode::Unmapped,
-        )
-        .expect("decodes");
-        let origin = Origin::File {
-            uri: "file:///in/b.ndjson".to_owned(),
-            content_tag: None,
-            start: 0,
-            end: data.len() as u64,
-        };
-        let files = encode_batch(&decoded, &origin, &WriterOptions::default()).expect("encodes");
+        let files = encode_source(data);
         let options = parquet::file::serialized_reader::ReadOptionsBuilder::new()
             .with_reader_properties(
                 parquet::file::properties::ReaderProperties::builder()

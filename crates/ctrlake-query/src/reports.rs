@@ -19,13 +19,6 @@ use datafusion::prelude::DataFrame;
 
 use crate::{KpiEngine, QueryError};
 
-/// Runs a query and joins its batches into one.
-async fn collect_single(frame: DataFrame) -> Result<RecordBatch, QueryError> {
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    Ok(concat_batches(&schema, &batches)?)
-}
-
 /// The per-day, per-queue KPI SQL.
 pub const QUEUE_DAILY_SQL: &str = include_str!("../../../queries/queue_daily.sql");
 /// The per-interval, per-queue KPI SQL with peak waiting.
@@ -335,6 +328,13 @@ fn queue_intervals_params(
         ),
     ]);
     Ok(params)
+}
+
+/// Runs a query and joins its batches into one.
+async fn collect_single(frame: DataFrame) -> Result<RecordBatch, QueryError> {
+    let schema = Arc::new(frame.schema().as_arrow().clone());
+    let batches = frame.collect().await?;
+    Ok(concat_batches(&schema, &batches)?)
 }
 
 /// Rows come ordered by (date, queue, threshold_s) with every threshold present for every
