@@ -266,3 +266,36 @@ def test_snappy_compression_option(bin_path, tmp_path):
     for f in files:
         rg = pq.ParquetFile(f).metadata.row_group(0)
         assert {rg.column(i).compression for i in range(rg.num_columns)} == {"SNAPPY"}
+
+
+def test_duckdb_reads_the_id_bloom_filters(fixture_lake):
+    """DuckDB (as Athena) can skip a file by its bloom filter on an id: never one that holds it."""
+    lake, _ = fixture_lake
+    con = duckdb.connect()
+    files = parquet_files(lake)
+    absent = "ffffffff-0000-4000-8000-00000000dead"
+    for column in ("contact_id", "initial_contact_id"):
+        excluded_absent = 0
+        for f in files:
+            ids = {r[0] for r in con.execute(
+                f"SELECT DISTINCT {column} FROM read_parquet('{f}') WHERE {column} IS NOT NULL"
+            ).fetchall()}
+            for value in ids:
+                probe = con.execute(
+                    "SELECT bloom_filter_excludes FROM parquet_bloom_probe(?, ?, ?)",
+                    [str(f), column, value],
+                ).fetchall()
+                assert probe and not any(row[0] for row in probe), (f, column, value)
+            probe = con.execute(
+                "SELECT bloom_filter_excludes FROM parquet_bloom_probe(?, ?, ?)",
+                [str(f), column, absent],
+            ).fetchall()
+            excluded_absent += all(row[0] for row in probe)
+        # 1% false positives per file: an id in no file is ruled out by nearly every file.
+        assert excluded_absent >= 0.9 * len(files), (column, excluded_absent, len(files))
+    # Columns without a filter are never ruled out.
+    probe = con.execute(
+        "SELECT bloom_filter_excludes FROM parquet_bloom_probe(?, 'queue_name', ?)",
+        [str(files[0]), absent],
+    ).fetchall()
+    assert probe and not any(row[0] for row in probe)
