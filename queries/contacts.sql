@@ -17,11 +17,16 @@
 -- `lag` partitions by `dt` only, so the window keeps a handful of partitions and a filter on
 -- `dt` still reaches the scan.
 --
+-- ctrlake registers `contacts` as a table that applies this rule with a hash table
+-- (crates/ctrlake-query/src/newest.rs) instead of this sort; a test checks that both pick the
+-- same version of every contact. Run this file to see the rule in SQL.
+--
 -- Measured on a week of 10M contacts (queue report, 3M rows): `row_number() OVER (PARTITION
 -- BY dt, contact_id ...) = 1` gives the same rows, but DataFusion keeps state for each contact
 -- (1.2 s of CPU for the 300k multi-version contacts alone, so it was applied to those only,
 -- after grouping by contact for the newest timestamp and joining back: 4.8 s). Using `lag` in
--- that plan: 4.0 s. This single sort with `lag`: 3.5 s, and the simplest plan.
+-- that plan: 4.0 s. This single sort with `lag`: 3.5 s, and the simplest plan. The hash table:
+-- 2.0 s.
 CREATE VIEW contacts AS
 WITH ordered AS (
     SELECT *,

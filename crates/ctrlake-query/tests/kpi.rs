@@ -429,6 +429,137 @@ async fn identical_copies_in_two_files_count_once() {
     );
 }
 
+/// `contacts` is computed with a hash table (`newest.rs`); `queries/contacts.sql` states the
+/// same rule as a sort. On a generated lake with updates and re-deliveries, ingested twice in
+/// other file sizes and once more from a copy that arrived later (ties on every key but the
+/// arrival, the file or the position), both pick the same version of every contact; a filter
+/// on another column than `dt` applies to the newest versions only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hashed_contacts_equal_the_sql_rule() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let location = tokio::task::spawn_blocking({
+        let dir = dir.path().to_path_buf();
+        move || {
+            let generated = dir.join("generated.ndjson");
+            let config = ctrlake_gen::GenConfig {
+                contacts: 4_000,
+                seed: 7,
+                days: 2,
+                start: date("2026-03-01"),
+                format: ctrlake_gen::OutputFormat::Ndjson,
+                gzip: false,
+            };
+            let file = std::fs::File::create(&generated).expect("create");
+            ctrlake_gen::generate(&config, file).expect("generate");
+            let earlier =
+                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_772_400_000);
+            std::fs::File::options()
+                .write(true)
+                .open(&generated)
+                .and_then(|file| file.set_modified(earlier))
+                .expect("mtime");
+            let copy = dir.join("generated-copy.ndjson");
+            std::fs::copy(&generated, &copy).expect("copy");
+            let pattern = generated.display().to_string();
+            ingest(&dir, &pattern, &BackfillOptions::default());
+            let small_chunks = BackfillOptions {
+                chunk_bytes: 64 << 10,
+                partition_flush_bytes: 256 << 10,
+                ..BackfillOptions::default()
+            };
+            ingest(&dir, &pattern, &small_chunks);
+            ingest(
+                &dir,
+                &copy.display().to_string(),
+                &BackfillOptions::default(),
+            )
+        }
+    })
+    .await
+    .expect("ingest thread");
+    let engine = KpiEngine::open(&location).await.expect("open");
+    let by_sort = ctrlake_query::CONTACTS_SQL
+        .replace("CREATE VIEW contacts AS", "CREATE VIEW contacts_by_sort AS");
+    assert_ne!(
+        by_sort,
+        ctrlake_query::CONTACTS_SQL,
+        "the view's name is in the file"
+    );
+    engine.context().sql(&by_sort).await.expect("view");
+    let versions = |table: &str| {
+        format!(
+            "SELECT dt, contact_id, last_update_timestamp, arrival_timestamp, source_uri,
+                    source_offset, queue_name, agent_username
+             FROM {table} ORDER BY dt, contact_id"
+        )
+    };
+    let hashed = single(
+        &engine
+            .query(&versions("contacts"), &[])
+            .await
+            .expect("hashed"),
+    );
+    let sorted = single(
+        &engine
+            .query(&versions("contacts_by_sort"), &[])
+            .await
+            .expect("sorted"),
+    );
+    let counts = engine
+        .query(
+            "SELECT (SELECT count(*) FROM ctr_raw) AS raw,
+                    (SELECT count(*) FROM contacts) AS contacts,
+                    (SELECT count(*) FROM (SELECT DISTINCT dt, contact_id FROM ctr_raw)) AS ids",
+            &[],
+        )
+        .await
+        .expect("counts");
+    let raw: usize = column_strings(&counts[0], "raw")[0].parse().expect("count");
+    let ids = column_strings(&counts[0], "ids");
+    assert!(raw > 3 * 4_000, "three copies of every record: {raw}");
+    assert_eq!(column_strings(&counts[0], "contacts"), ids);
+    assert_eq!(hashed.num_rows().to_string(), ids[0]);
+    assert_eq!(csv(&hashed), csv(&sorted));
+    let copies = column_strings(&hashed, "source_uri");
+    assert!(
+        copies
+            .iter()
+            .all(|uri| uri.ends_with("generated-copy.ndjson")),
+        "the copy arrived later, so its versions win every tie"
+    );
+
+    // An older version's value is not found through `contacts`.
+    let older = engine
+        .query(
+            "SELECT dt, contact_id, min(last_update_timestamp) AS oldest FROM ctr_raw
+             GROUP BY dt, contact_id HAVING count(DISTINCT last_update_timestamp) > 1",
+            &[],
+        )
+        .await
+        .expect("older");
+    assert!(
+        single(&older).num_rows() > 100,
+        "the generator writes updates"
+    );
+    let leaked = engine
+        .query(
+            "SELECT count(*) AS n FROM contacts c
+             WHERE last_update_timestamp IN (
+                 SELECT min(last_update_timestamp) FROM ctr_raw r
+                 WHERE r.contact_id = c.contact_id
+                 GROUP BY contact_id HAVING count(DISTINCT last_update_timestamp) > 1)",
+            &[],
+        )
+        .await
+        .expect("filter");
+    assert_eq!(column_strings(&leaked[0], "n"), ["0"]);
+    let limited = engine
+        .query("SELECT contact_id FROM contacts LIMIT 5", &[])
+        .await
+        .expect("limit");
+    assert_eq!(single(&limited).num_rows(), 5);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_local_day_reads_only_the_partitions_it_overlaps() {
     let (_dir, engine) = fixture_engine().await;

@@ -1,0 +1,666 @@
+//! The `contacts` table: the newest delivered version of every contact, found with a hash
+//! table instead of a sort.
+//!
+//! `queries/contacts.sql` states the rule in SQL: within a `dt` partition, the version with the
+//! greatest `last_update_timestamp` wins, then the later-arrived copy, then the later position
+//! in its source. Run as written, DataFusion sorts every row of the window by contact and
+//! version, carrying every column the query needs, and compares each row with its predecessor:
+//! on a week of 10M contacts (3M rows) that sort and comparison took 1.8 s of the queue
+//! report's 3.1 s, while most contacts have one version and need no comparison at all.
+//!
+//! [`NewestVersionsExec`] applies the same rule in one pass: rows are hash-partitioned by
+//! `contact_id`, each partition keeps the position of the best version seen per (`dt`,
+//! `contact_id`), comparing versions only when a contact comes back, and emits each input
+//! batch filtered to its winners (no gather across batches). The rule's comparison lives in
+//! [`newer`], and a test checks that this table and the SQL of `queries/contacts.sql` give the
+//! same rows.
+//!
+//! Only filters on `dt` pass below the de-duplication (every version of a contact lives in
+//! the same partition, so they select whole contacts and reach the Parquet scan as partition
+//! pruning); any other filter would change which version wins, so it runs above.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, Int64Array, LargeStringArray,
+    PrimitiveArray, RecordBatch, StringArray, StringViewArray, TimestampMillisecondArray,
+};
+use datafusion::arrow::compute::{cast, filter_record_batch};
+use datafusion::arrow::datatypes::{
+    ArrowPrimitiveType, DataType, Int64Type, SchemaRef, TimestampMillisecondType,
+};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::hash_utils::{RandomState, create_hashes};
+use datafusion::common::tree_node::TreeNodeRecursion;
+use datafusion::common::{Result, Statistics, internal_err};
+use datafusion::datasource::TableType;
+use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{Distribution, EquivalenceProperties, Partitioning, PhysicalExpr};
+use datafusion::physical_plan::execution_plan::{Boundedness, CardinalityEffect, EmissionType};
+use datafusion::physical_plan::expressions::Column;
+use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{
+    ChildStats, DisplayAs, DisplayFormatType, ExecutionPlan, ExecutionPlanProperties,
+    PlanProperties, StatisticsArgs,
+};
+use futures::{StreamExt, TryStreamExt};
+use hashbrown::HashTable;
+
+/// The columns the rule reads, by name in `ctr_raw`.
+const CONTACT_ID: &str = "contact_id";
+const PARTITION: &str = "dt";
+const LAST_UPDATE: &str = "last_update_timestamp";
+const ARRIVAL: &str = "arrival_timestamp";
+const SOURCE_URI: &str = "source_uri";
+const SOURCE_OFFSET: &str = "source_offset";
+const SEQUENCE_NUMBER: &str = "source_sequence_number";
+const RULE_COLUMNS: [&str; 7] = [
+    CONTACT_ID,
+    PARTITION,
+    LAST_UPDATE,
+    ARRIVAL,
+    SOURCE_URI,
+    SOURCE_OFFSET,
+    SEQUENCE_NUMBER,
+];
+
+/// `contacts` over a table of every delivered version (`ctr_raw`).
+#[derive(Debug)]
+pub struct NewestVersions {
+    versions: Arc<dyn TableProvider>,
+}
+
+impl NewestVersions {
+    pub fn new(versions: Arc<dyn TableProvider>) -> Self {
+        Self { versions }
+    }
+
+    /// True when `filter` reads no column but `dt`.
+    fn on_partition_only(filter: &Expr) -> bool {
+        let columns = filter.column_refs();
+        !columns.is_empty() && columns.iter().all(|column| column.name == PARTITION)
+    }
+}
+
+#[async_trait]
+impl TableProvider for NewestVersions {
+    fn schema(&self) -> SchemaRef {
+        self.versions.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::View
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        let partition_filters: Vec<&Expr> = filters
+            .iter()
+            .copied()
+            .filter(|filter| Self::on_partition_only(filter))
+            .collect();
+        let mut answers = self
+            .versions
+            .supports_filters_pushdown(&partition_filters)?
+            .into_iter();
+        Ok(filters
+            .iter()
+            .map(|filter| match Self::on_partition_only(filter) {
+                true => answers
+                    .next()
+                    .unwrap_or(TableProviderFilterPushDown::Unsupported),
+                false => TableProviderFilterPushDown::Unsupported,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        // A limit cannot pass below: the first rows read are not the first contacts.
+        let schema = self.versions.schema();
+        let wanted: Vec<usize> = match projection {
+            Some(columns) => columns.clone(),
+            None => (0..schema.fields().len()).collect(),
+        };
+        let mut read = wanted.clone();
+        for name in RULE_COLUMNS {
+            let index = schema.index_of(name)?;
+            if !read.contains(&index) {
+                read.push(index);
+            }
+        }
+        let partition_filters: Vec<Expr> = filters
+            .iter()
+            .filter(|filter| Self::on_partition_only(filter))
+            .cloned()
+            .collect();
+        let input = self
+            .versions
+            .scan(state, Some(&read), &partition_filters, None)
+            .await?;
+        Ok(Arc::new(NewestVersionsExec::try_new(
+            input,
+            (0..wanted.len()).collect(),
+        )?))
+    }
+}
+
+/// Keeps the newest version of each contact of its input (see the module docs); requires its
+/// input hash-partitioned by `contact_id`, which the planner provides.
+#[derive(Debug)]
+pub struct NewestVersionsExec {
+    input: Arc<dyn ExecutionPlan>,
+    /// Positions in the input of the columns to emit.
+    output: Vec<usize>,
+    rule: RulePositions,
+    properties: Arc<PlanProperties>,
+    metrics: ExecutionPlanMetricsSet,
+}
+
+/// Where the rule's columns are in the input.
+#[derive(Debug, Clone, Copy)]
+struct RulePositions {
+    contact_id: usize,
+    partition: usize,
+    last_update: usize,
+    arrival: usize,
+    source_uri: usize,
+    source_offset: usize,
+    sequence_number: usize,
+}
+
+impl NewestVersionsExec {
+    pub fn try_new(input: Arc<dyn ExecutionPlan>, output: Vec<usize>) -> Result<Self> {
+        let input_schema = input.schema();
+        let rule = RulePositions {
+            contact_id: input_schema.index_of(CONTACT_ID)?,
+            partition: input_schema.index_of(PARTITION)?,
+            last_update: input_schema.index_of(LAST_UPDATE)?,
+            arrival: input_schema.index_of(ARRIVAL)?,
+            source_uri: input_schema.index_of(SOURCE_URI)?,
+            source_offset: input_schema.index_of(SOURCE_OFFSET)?,
+            sequence_number: input_schema.index_of(SEQUENCE_NUMBER)?,
+        };
+        let schema = Arc::new(input_schema.project(&output)?);
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new(schema),
+            Partitioning::UnknownPartitioning(input.output_partitioning().partition_count()),
+            EmissionType::Final,
+            Boundedness::Bounded,
+        );
+        Ok(Self {
+            input,
+            output,
+            rule,
+            properties: Arc::new(properties),
+            metrics: ExecutionPlanMetricsSet::new(),
+        })
+    }
+
+    fn contact_id_expr(&self) -> Arc<dyn PhysicalExpr> {
+        Arc::new(Column::new(CONTACT_ID, self.rule.contact_id))
+    }
+}
+
+impl DisplayAs for NewestVersionsExec {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "NewestVersionsExec: per (dt, contact_id)")
+    }
+}
+
+impl ExecutionPlan for NewestVersionsExec {
+    fn name(&self) -> &str {
+        "NewestVersionsExec"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn required_input_distribution(&self) -> Vec<Distribution> {
+        vec![Distribution::KeyPartitioned(vec![self.contact_id_expr()])]
+    }
+
+    fn benefits_from_input_partitioning(&self) -> Vec<bool> {
+        vec![true]
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![&self.input]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn with_new_children(
+        self: Arc<Self>,
+        mut children: Vec<Arc<dyn ExecutionPlan>>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        match (children.pop(), children.is_empty()) {
+            (Some(input), true) => Ok(Arc::new(Self::try_new(input, self.output.clone())?)),
+            _ => internal_err!("NewestVersionsExec takes one input"),
+        }
+    }
+
+    fn execute(
+        &self,
+        partition: usize,
+        context: Arc<TaskContext>,
+    ) -> Result<SendableRecordBatchStream> {
+        let mut input = self.input.execute(partition, Arc::clone(&context))?;
+        let reservation = MemoryConsumer::new(format!("NewestVersionsExec[{partition}]"))
+            .register(context.memory_pool());
+        let metrics = BaselineMetrics::new(&self.metrics, partition);
+        let mut newest = Newest::new(self.rule, reservation);
+        let output = self.output.clone();
+        let collected = futures::stream::once(async move {
+            while let Some(batch) = input.next().await {
+                let _timer = metrics.elapsed_compute().timer();
+                newest.push(batch?)?;
+            }
+            Ok::<_, datafusion::error::DataFusionError>(newest.winners(output, metrics))
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(
+            self.schema(),
+            collected.try_flatten(),
+        )))
+    }
+
+    fn child_stats_requests(&self, partition: Option<usize>) -> Vec<ChildStats> {
+        vec![ChildStats::At(partition)]
+    }
+
+    /// The input's statistics as upper bounds: the planner needs them to build joins on the
+    /// small side (without them a two-row cross join built a hash table of every contact).
+    fn statistics_from_inputs(
+        &self,
+        input_stats: &[Arc<Statistics>],
+        _args: &StatisticsArgs,
+    ) -> Result<Arc<Statistics>> {
+        let Some(input) = input_stats.first() else {
+            return internal_err!("NewestVersionsExec takes one input");
+        };
+        Ok(Arc::new(
+            input
+                .as_ref()
+                .clone()
+                .to_inexact()
+                .project(Some(&self.output)),
+        ))
+    }
+
+    fn cardinality_effect(&self) -> CardinalityEffect {
+        CardinalityEffect::LowerEqual
+    }
+
+    fn metrics(&self) -> Option<MetricsSet> {
+        Some(self.metrics.clone_inner())
+    }
+}
+
+/// One input batch's rule columns, typed once.
+struct RuleColumns {
+    contact_id: Text,
+    partition: Text,
+    last_update: TimestampMillisecondArray,
+    arrival: TimestampMillisecondArray,
+    source_uri: Text,
+    source_offset: Int64Array,
+    sequence_number: Text,
+}
+
+impl RuleColumns {
+    fn of(batch: &RecordBatch, at: RulePositions) -> Result<Self> {
+        let timestamps = |index: usize| match batch
+            .column(index)
+            .as_primitive_opt::<TimestampMillisecondType>()
+        {
+            Some(column) => Ok(column.clone()),
+            None => internal_err!(
+                "{} is not a millisecond timestamp",
+                batch.schema().field(index).name()
+            ),
+        };
+        Ok(Self {
+            contact_id: Text::of(batch.column(at.contact_id))?,
+            partition: Text::of(batch.column(at.partition))?,
+            last_update: timestamps(at.last_update)?,
+            arrival: timestamps(at.arrival)?,
+            source_uri: Text::of(batch.column(at.source_uri))?,
+            source_offset: match batch
+                .column(at.source_offset)
+                .as_primitive_opt::<Int64Type>()
+            {
+                Some(column) => column.clone(),
+                None => return internal_err!("{SOURCE_OFFSET} is not a 64-bit integer"),
+            },
+            sequence_number: Text::of(batch.column(at.sequence_number))?,
+        })
+    }
+
+    fn same_contact(&self, row: usize, other: &Self, other_row: usize) -> bool {
+        self.contact_id.get(row) == other.contact_id.get(other_row)
+            && self.partition.get(row) == other.partition.get(other_row)
+    }
+}
+
+/// A text column in whichever string layout the scan produced.
+enum Text {
+    Utf8(StringArray),
+    Large(LargeStringArray),
+    View(StringViewArray),
+}
+
+impl Text {
+    fn of(column: &ArrayRef) -> Result<Self> {
+        Ok(match column.data_type() {
+            DataType::Utf8 => Self::Utf8(column.as_string::<i32>().clone()),
+            DataType::LargeUtf8 => Self::Large(column.as_string::<i64>().clone()),
+            DataType::Utf8View => Self::View(column.as_string_view().clone()),
+            // Partition columns may come dictionary-encoded.
+            _ => Self::Utf8(cast(column, &DataType::Utf8)?.as_string::<i32>().clone()),
+        })
+    }
+
+    fn get(&self, row: usize) -> Option<&str> {
+        match self {
+            Self::Utf8(array) => array.is_valid(row).then(|| array.value(row)),
+            Self::Large(array) => array.is_valid(row).then(|| array.value(row)),
+            Self::View(array) => array.is_valid(row).then(|| array.value(row)),
+        }
+    }
+
+    fn column(&self) -> &dyn Array {
+        match self {
+            Self::Utf8(array) => array,
+            Self::Large(array) => array,
+            Self::View(array) => array,
+        }
+    }
+}
+
+fn value<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, row: usize) -> Option<T::Native> {
+    array.is_valid(row).then(|| array.value(row))
+}
+
+/// `Greater` when `a` wins in a descending order that puts missing values first (the SQL
+/// default for `DESC`).
+fn desc_nulls_first<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Greater,
+        (Some(_), None) => Ordering::Less,
+        (Some(a), Some(b)) => a.cmp(&b),
+    }
+}
+
+/// `Greater` when `a` wins in a descending order that puts missing values last.
+fn desc_nulls_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
+    match (a, b) {
+        (None, None) => Ordering::Equal,
+        (None, Some(_)) => Ordering::Less,
+        (Some(_), None) => Ordering::Greater,
+        (Some(a), Some(b)) => a.cmp(&b),
+    }
+}
+
+/// True when version `a` of a contact wins over version `b`: the order of
+/// `queries/contacts.sql` (newest `last_update_timestamp`, then the later arrival, the later
+/// source and position in it). Versions equal on every key are identical copies; the one seen
+/// first stays.
+fn newer(a: &RuleColumns, a_row: usize, b: &RuleColumns, b_row: usize) -> bool {
+    fn sequence(columns: &RuleColumns, row: usize) -> Option<(usize, &str)> {
+        let text = columns.sequence_number.get(row)?;
+        Some((text.chars().count(), text))
+    }
+    desc_nulls_first(value(&a.last_update, a_row), value(&b.last_update, b_row))
+        .then_with(|| desc_nulls_last(value(&a.arrival, a_row), value(&b.arrival, b_row)))
+        .then_with(|| desc_nulls_first(a.source_uri.get(a_row), b.source_uri.get(b_row)))
+        .then_with(|| {
+            desc_nulls_last(
+                value(&a.source_offset, a_row),
+                value(&b.source_offset, b_row),
+            )
+        })
+        .then_with(|| desc_nulls_last(sequence(a, a_row), sequence(b, b_row)))
+        == Ordering::Greater
+}
+
+/// The best version seen of one contact: its hash and where it is.
+struct Best {
+    hash: u64,
+    batch: u32,
+    row: u32,
+}
+
+/// One partition's state: every batch read, and the best version per contact.
+struct Newest {
+    at: RulePositions,
+    batches: Vec<RecordBatch>,
+    rules: Vec<RuleColumns>,
+    best: HashTable<Best>,
+    hashes: Vec<u64>,
+    random_state: RandomState,
+    reservation: MemoryReservation,
+}
+
+impl Newest {
+    fn new(at: RulePositions, reservation: MemoryReservation) -> Self {
+        Self {
+            at,
+            batches: Vec::new(),
+            rules: Vec::new(),
+            best: HashTable::new(),
+            hashes: Vec::new(),
+            random_state: RandomState::default(),
+            reservation,
+        }
+    }
+
+    fn push(&mut self, batch: RecordBatch) -> Result<()> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        self.reservation.try_grow(batch.get_array_memory_size())?;
+        let Ok(index) = u32::try_from(self.batches.len()) else {
+            return internal_err!("NewestVersionsExec: more than 2^32 batches in one partition");
+        };
+        let columns = RuleColumns::of(&batch, self.at)?;
+        self.hashes.clear();
+        self.hashes.resize(batch.num_rows(), 0);
+        create_hashes(
+            [columns.contact_id.column()],
+            &self.random_state,
+            &mut self.hashes,
+        )?;
+        let rules = &self.rules;
+        for (row, &hash) in self.hashes.iter().enumerate() {
+            let same = |best: &Best| {
+                best.hash == hash
+                    && rules
+                        .get(best.batch as usize)
+                        .unwrap_or(&columns)
+                        .same_contact(best.row as usize, &columns, row)
+            };
+            let row_u32 = row as u32;
+            match self.best.find_mut(hash, same) {
+                Some(best) => {
+                    let holder = rules.get(best.batch as usize).unwrap_or(&columns);
+                    if newer(&columns, row, holder, best.row as usize) {
+                        best.batch = index;
+                        best.row = row_u32;
+                    }
+                }
+                None => {
+                    self.best.insert_unique(
+                        hash,
+                        Best {
+                            hash,
+                            batch: index,
+                            row: row_u32,
+                        },
+                        |best| best.hash,
+                    );
+                }
+            }
+        }
+        self.rules.push(columns);
+        self.batches.push(batch);
+        Ok(())
+    }
+
+    /// Each batch read, in order, filtered to its rows that won and projected to `output`.
+    fn winners(
+        self,
+        output: Vec<usize>,
+        metrics: BaselineMetrics,
+    ) -> impl futures::Stream<Item = Result<RecordBatch>> {
+        let Self {
+            batches,
+            best,
+            reservation,
+            ..
+        } = self;
+        let mut masks: Vec<BooleanBufferBuilder> = batches
+            .iter()
+            .map(|batch| {
+                let mut mask = BooleanBufferBuilder::new(batch.num_rows());
+                mask.append_n(batch.num_rows(), false);
+                mask
+            })
+            .collect();
+        for winner in best {
+            if let Some(mask) = masks.get_mut(winner.batch as usize) {
+                mask.set_bit(winner.row as usize, true);
+            }
+        }
+        let filtered = batches
+            .into_iter()
+            .zip(masks)
+            .filter_map(move |(batch, mut mask)| {
+                let _timer = metrics.elapsed_compute().timer();
+                reservation.shrink(batch.get_array_memory_size().min(reservation.size()));
+                let mask = BooleanArray::new(mask.finish(), None);
+                let kept = batch
+                    .project(&output)
+                    .and_then(|projected| filter_record_batch(&projected, &mask));
+                match kept {
+                    Ok(kept) if kept.num_rows() == 0 => None,
+                    Ok(kept) => {
+                        metrics.record_output(kept.num_rows());
+                        Some(Ok(kept))
+                    }
+                    Err(error) => Some(Err(error.into())),
+                }
+            });
+        futures::stream::iter(filtered)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One version per row: last update, arrival, source, offset, sequence number.
+    type Version = (
+        Option<i64>,
+        Option<i64>,
+        Option<&'static str>,
+        Option<i64>,
+        Option<&'static str>,
+    );
+
+    fn columns(versions: &[Version]) -> RuleColumns {
+        let ids = StringArray::from(vec!["c"; versions.len()]);
+        RuleColumns {
+            contact_id: Text::Utf8(ids.clone()),
+            partition: Text::Utf8(ids),
+            last_update: versions.iter().map(|v| v.0).collect(),
+            arrival: versions.iter().map(|v| v.1).collect(),
+            source_uri: Text::Utf8(versions.iter().map(|v| v.2).collect()),
+            source_offset: versions.iter().map(|v| v.3).collect(),
+            sequence_number: Text::Utf8(versions.iter().map(|v| v.4).collect()),
+        }
+    }
+
+    /// Pairs of versions where the first wins, as `ORDER BY` of `queries/contacts.sql` ranks
+    /// them (Kinesis sequence numbers and missing values included, which the file-based
+    /// golden tests cannot produce).
+    #[test]
+    fn versions_rank_as_the_sql_order_does() {
+        let base: Version = (Some(2_000), Some(50), Some("s3://b/k"), Some(10), Some("9"));
+        let wins: &[(Version, Version)] = &[
+            ((Some(2_001), None, None, None, None), base),
+            ((None, Some(50), None, None, None), base),
+            ((Some(2_000), Some(51), None, None, None), base),
+            (
+                base,
+                (Some(2_000), None, Some("s3://b/z"), Some(99), Some("99")),
+            ),
+            ((Some(2_000), Some(50), Some("s3://b/l"), None, None), base),
+            ((Some(2_000), Some(50), None, None, None), base),
+            (
+                (Some(2_000), Some(50), Some("s3://b/k"), Some(11), None),
+                base,
+            ),
+            (
+                base,
+                (Some(2_000), Some(50), Some("s3://b/k"), None, Some("99")),
+            ),
+            (
+                (
+                    Some(2_000),
+                    Some(50),
+                    Some("s3://b/k"),
+                    Some(10),
+                    Some("10"),
+                ),
+                base,
+            ),
+            (
+                (Some(2_000), Some(50), Some("s3://b/k"), Some(10), Some("8")),
+                (base.0, base.1, base.2, base.3, None),
+            ),
+            (
+                (
+                    Some(2_000),
+                    Some(50),
+                    Some("s3://b/k"),
+                    Some(10),
+                    Some("91"),
+                ),
+                (base.0, base.1, base.2, base.3, Some("90")),
+            ),
+        ];
+        for (index, (winner, loser)) in wins.iter().enumerate() {
+            let both = columns(&[*winner, *loser]);
+            assert!(
+                newer(&both, 0, &both, 1),
+                "case {index}: {winner:?} wins over {loser:?}"
+            );
+            assert!(
+                !newer(&both, 1, &both, 0),
+                "case {index}: {loser:?} loses to {winner:?}"
+            );
+        }
+        let twins = columns(&[base, base]);
+        assert!(!newer(&twins, 0, &twins, 1) && !newer(&twins, 1, &twins, 0));
+    }
+}
