@@ -15,9 +15,11 @@
 //! [`newer`], and a test checks that this table and the SQL of `queries/contacts.sql` give the
 //! same rows.
 //!
-//! Only filters on `dt` pass below the de-duplication (every version of a contact lives in
-//! the same partition, so they select whole contacts and reach the Parquet scan as partition
-//! pruning); any other filter would change which version wins, so it runs above.
+//! Only filters that read nothing but `dt` and `contact_id` pass below the de-duplication: they
+//! keep all of a contact's versions or none (every version of a contact lives in the same
+//! partition), and reach the Parquet scan as partition pruning and, for an id, the files' bloom
+//! filters. Any other filter could drop the newest version and let an older one win, so it runs
+//! above.
 
 use std::cmp::Ordering;
 use std::fmt;
@@ -34,15 +36,17 @@ use datafusion::arrow::datatypes::{
 };
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::hash_utils::{RandomState, create_hashes};
-use datafusion::common::tree_node::TreeNodeRecursion;
-use datafusion::common::{Result, Statistics, internal_err};
+use datafusion::common::tree_node::{Transformed, TreeNode, TreeNodeRecursion};
+use datafusion::common::{Column as LogicalColumn, DFSchema, Result, Statistics, internal_err};
 use datafusion::datasource::TableType;
 use datafusion::execution::memory_pool::{MemoryConsumer, MemoryReservation};
 use datafusion::execution::{SendableRecordBatchStream, TaskContext};
+use datafusion::logical_expr::utils::conjunction;
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::{Distribution, EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_plan::execution_plan::{Boundedness, CardinalityEffect, EmissionType};
 use datafusion::physical_plan::expressions::Column;
+use datafusion::physical_plan::filter::FilterExec;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
@@ -81,10 +85,24 @@ impl NewestVersions {
         Self { versions }
     }
 
-    /// True when `filter` reads no column but `dt`.
-    fn on_partition_only(filter: &Expr) -> bool {
+    /// True when `filter` reads no column but `dt` and `contact_id` (and draws no random
+    /// numbers, runs no subquery), so it keeps all of a contact's versions or none.
+    fn keeps_whole_contacts(filter: &Expr) -> bool {
         let columns = filter.column_refs();
-        !columns.is_empty() && columns.iter().all(|column| column.name == PARTITION)
+        let subquery = filter
+            .exists(|expr| {
+                Ok(matches!(
+                    expr,
+                    Expr::ScalarSubquery(_) | Expr::InSubquery(_) | Expr::Exists(_)
+                ))
+            })
+            .unwrap_or(true);
+        !columns.is_empty()
+            && !subquery
+            && !filter.is_volatile()
+            && columns
+                .iter()
+                .all(|column| column.name == PARTITION || column.name == CONTACT_ID)
     }
 }
 
@@ -98,25 +116,16 @@ impl TableProvider for NewestVersions {
         TableType::View
     }
 
+    /// Filters that keep whole contacts are applied below the de-duplication (see
+    /// [`NewestVersions::scan`]), so they are exact; the others run above it.
     fn supports_filters_pushdown(
         &self,
         filters: &[&Expr],
     ) -> Result<Vec<TableProviderFilterPushDown>> {
-        let partition_filters: Vec<&Expr> = filters
-            .iter()
-            .copied()
-            .filter(|filter| Self::on_partition_only(filter))
-            .collect();
-        let mut answers = self
-            .versions
-            .supports_filters_pushdown(&partition_filters)?
-            .into_iter();
         Ok(filters
             .iter()
-            .map(|filter| match Self::on_partition_only(filter) {
-                true => answers
-                    .next()
-                    .unwrap_or(TableProviderFilterPushDown::Unsupported),
+            .map(|filter| match Self::keeps_whole_contacts(filter) {
+                true => TableProviderFilterPushDown::Exact,
                 false => TableProviderFilterPushDown::Unsupported,
             })
             .collect())
@@ -142,15 +151,41 @@ impl TableProvider for NewestVersions {
                 read.push(index);
             }
         }
-        let partition_filters: Vec<Expr> = filters
+        // Every filter passed here keeps whole contacts (`supports_filters_pushdown`). The
+        // versions' table prunes partitions with those on `dt` alone; the rest (an id) go into
+        // a filter under the de-duplication, which the planner pushes into the Parquet scan
+        // (statistics, bloom filters).
+        let unqualified: Vec<Expr> = filters
             .iter()
-            .filter(|filter| Self::on_partition_only(filter))
-            .cloned()
-            .collect();
-        let input = self
+            .map(|filter| {
+                filter
+                    .clone()
+                    .transform(|expr| match expr {
+                        Expr::Column(column) => Ok(Transformed::yes(Expr::Column(
+                            LogicalColumn::new_unqualified(column.name),
+                        ))),
+                        other => Ok(Transformed::no(other)),
+                    })
+                    .map(|transformed| transformed.data)
+            })
+            .collect::<Result<_>>()?;
+        let pruned_exactly = self
             .versions
-            .scan(state, Some(&read), &partition_filters, None)
+            .supports_filters_pushdown(&unqualified.iter().collect::<Vec<_>>())?;
+        let mut input = self
+            .versions
+            .scan(state, Some(&read), &unqualified, None)
             .await?;
+        let remaining = unqualified
+            .into_iter()
+            .zip(pruned_exactly)
+            .filter(|(_, pushdown)| *pushdown != TableProviderFilterPushDown::Exact)
+            .map(|(filter, _)| filter);
+        if let Some(predicate) = conjunction(remaining) {
+            let input_schema = DFSchema::try_from(input.schema())?;
+            let predicate = state.create_physical_expr(predicate, &input_schema)?;
+            input = Arc::new(FilterExec::try_new(predicate, input)?);
+        }
         Ok(Arc::new(NewestVersionsExec::try_new(
             input,
             (0..wanted.len()).collect(),

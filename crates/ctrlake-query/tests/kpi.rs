@@ -553,6 +553,40 @@ async fn hashed_contacts_equal_the_sql_rule() {
         .await
         .expect("filter");
     assert_eq!(column_strings(&leaked[0], "n"), ["0"]);
+    // A filter on the id keeps whole contacts, so it reaches the Parquet scan (bloom filters)
+    // below the de-duplication, and the contact still gets its newest version.
+    let updated = column_strings(&single(&older), "contact_id")[0].clone();
+    let by_id = "SELECT dt, contact_id, last_update_timestamp, arrival_timestamp, source_uri,
+                        source_offset, queue_name, agent_username
+                 FROM {table} WHERE contact_id = $id";
+    let id = [(
+        "id",
+        datafusion::common::ScalarValue::Utf8(Some(updated.clone())),
+    )];
+    let hashed_one = engine
+        .query(&by_id.replace("{table}", "contacts"), &id)
+        .await
+        .expect("by id");
+    let sorted_one = engine
+        .query(&by_id.replace("{table}", "contacts_by_sort"), &id)
+        .await
+        .expect("by id");
+    assert_eq!(single(&hashed_one).num_rows(), 1);
+    assert_eq!(csv(&single(&hashed_one)), csv(&single(&sorted_one)));
+    let plan = engine
+        .explain(&by_id.replace("{table}", "contacts"), &id)
+        .await
+        .expect("explain");
+    let scan = plan
+        .lines()
+        .skip_while(|line| !line.contains("NewestVersionsExec"))
+        .find(|line| line.contains("DataSourceExec"))
+        .expect("a scan under the de-duplication");
+    assert!(
+        scan.contains(&format!("predicate=contact_id@0 = {updated}")),
+        "the id filter reaches the scan: {scan}"
+    );
+
     let limited = engine
         .query("SELECT contact_id FROM contacts LIMIT 5", &[])
         .await
