@@ -131,6 +131,20 @@ def test_dt_not_stored_in_files(fixture_lake, schema_columns):
         assert pf.schema_arrow.names == [c["name"] for c in schema_columns], f
 
 
+def test_arrow_readers_get_the_lake_schema_types(fixture_lake, schema_columns):
+    """The Arrow schema stored in each file is the lake's (`ctrlake schema`): text is `string`
+    although the writer gathers its longest text columns as string views."""
+    lake, _ = fixture_lake
+    plain = {"Utf8": pa.string(), "Int64": pa.int64()}
+    for f in parquet_files(lake):
+        stored = pq.ParquetFile(f).schema_arrow
+        for column in schema_columns:
+            field = stored.field(column["name"])
+            if column["arrow_type"] in plain:
+                assert field.type == plain[column["arrow_type"]], (f, field)
+        assert stored.field("raw_json").type == pa.string(), f
+
+
 def test_timestamp_logical_types(fixture_lake, schema_columns):
     lake, _ = fixture_lake
     wanted = set(timestamp_columns(schema_columns))

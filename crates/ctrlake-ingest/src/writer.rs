@@ -14,14 +14,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow_array::RecordBatch;
 use arrow_array::cast::AsArray;
 use arrow_array::types::TimestampMillisecondType;
+use arrow_array::{ArrayRef, RecordBatch, StringViewArray};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use base64::Engine as _;
 use bytes::Bytes;
 use ctrlake_model::{ColumnKind, ContactBatchBuilder, DeadLetterReason, RawJsonMode, RecordOrigin};
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::metadata::SortingColumn;
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
@@ -348,6 +350,7 @@ pub fn encode_parquet_file(
     };
     let schema = ctrlake_model::lake_schema();
     let time_column = schema.index_of("initiation_timestamp")?;
+    let (gather_schema, batches) = with_long_text_as_views(&schema, batches)?;
     let mut order: Vec<(i64, usize, usize)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
         let times = batch
@@ -359,9 +362,18 @@ pub fn encode_parquet_file(
     let rows = order.len() as u64;
     let sources: Vec<&RecordBatch> = batches.iter().collect();
     let mut buffer = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut buffer, schema, Some(writer_properties(options, rows)))
-            .map_err(parquet_error)?;
+    // The Parquet columns of a view and of a plain string are the same; the Arrow schema
+    // stored in the file for Arrow readers stays the lake's.
+    let mut properties = writer_properties(options, rows);
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut properties);
+    let mut writer = ArrowWriter::try_new_with_options(
+        &mut buffer,
+        gather_schema,
+        ArrowWriterOptions::new()
+            .with_properties(properties)
+            .with_skip_arrow_metadata(true),
+    )
+    .map_err(parquet_error)?;
     // Gather the sorted rows slice by slice so that only one slice is copied at a time.
     for slice in order.chunks(64 * 1024) {
         let indices: Vec<(usize, usize)> = slice.iter().map(|&(_, b, r)| (b, r)).collect();
@@ -374,6 +386,54 @@ pub fn encode_parquet_file(
         bytes: Bytes::from(buffer),
         rows,
     })
+}
+
+/// Text columns gathered into sorted order as string views. Most of a file's bytes are in them
+/// (`raw_json` alone is ~60% of the uncompressed data of a generated lake): as views, the
+/// gather copies 16 bytes per row and shares the strings of the decoded batches, instead of
+/// copying every string once more before Parquet reads it. Measured on 1M contacts: peak RSS
+/// 430-450 MB -> 390-405 MB, CPU ~1% less. Every text column as a view was slower (+10% CPU:
+/// short strings cost more to read through a view than to copy).
+const GATHERED_AS_VIEWS: [&str; 2] = ["raw_json", "recording_location"];
+
+/// `batches` with the [`GATHERED_AS_VIEWS`] columns as views of the same bytes (no copy), and
+/// their schema.
+fn with_long_text_as_views(
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(SchemaRef, Vec<RecordBatch>), arrow_schema::ArrowError> {
+    let columns: Vec<usize> = GATHERED_AS_VIEWS
+        .iter()
+        .map(|name| schema.index_of(name))
+        .collect::<Result<_, _>>()?;
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(index, field)| match columns.contains(&index) {
+            true => field.as_ref().clone().with_data_type(DataType::Utf8View),
+            false => field.as_ref().clone(),
+        })
+        .collect();
+    let gather_schema = Arc::new(Schema::new(fields));
+    let batches = batches
+        .iter()
+        .map(|batch| {
+            let arrays: Vec<ArrayRef> = batch
+                .columns()
+                .iter()
+                .enumerate()
+                .map(|(index, column)| match column.as_string_opt::<i32>() {
+                    Some(text) if columns.contains(&index) => {
+                        Arc::new(StringViewArray::from(text)) as ArrayRef
+                    }
+                    _ => Arc::clone(column),
+                })
+                .collect();
+            RecordBatch::try_new(Arc::clone(&gather_schema), arrays)
+        })
+        .collect::<Result<_, _>>()?;
+    Ok((gather_schema, batches))
 }
 
 #[derive(Serialize)]
