@@ -83,22 +83,6 @@ const FOOTER_READ_BYTES: usize = 64 * 1024;
 /// memory: about 35 KB a file.
 const METADATA_CACHE_BYTES: usize = 512 << 20;
 
-/// The lake schema as the engine reads it: text columns as string views. DataFusion reads
-/// Parquet text as views (`schema_force_view_types`); declaring the columns as plain strings
-/// made it convert every text value it read (measured, 10M queue week: 6% of the CPU).
-fn scan_schema() -> datafusion::arrow::datatypes::SchemaRef {
-    let lake = ctrlake_model::lake_schema();
-    let fields: Vec<datafusion::arrow::datatypes::Field> = lake
-        .fields()
-        .iter()
-        .map(|field| match field.data_type() {
-            DataType::Utf8 => field.as_ref().clone().with_data_type(DataType::Utf8View),
-            _ => field.as_ref().clone(),
-        })
-        .collect();
-    Arc::new(datafusion::arrow::datatypes::Schema::new(fields))
-}
-
 /// A query session over one lake.
 pub struct KpiEngine {
     ctx: SessionContext,
@@ -131,7 +115,7 @@ impl KpiEngine {
         let table = ListingTable::try_new(
             ListingTableConfig::new(table_url.clone())
                 .with_listing_options(options)
-                .with_schema(scan_schema()),
+                .with_schema(ctrlake_model::lake_schema()),
         )?
         // A report scans the same files several times (`contacts`, the callback
         // look-up); without this cache each scan read every footer and summarised its

@@ -4,8 +4,6 @@ use std::io::Write;
 
 pub use datafusion::arrow::record_batch::RecordBatch;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
-
 use crate::QueryError;
 
 /// Output formats of the report, contacts and sql commands.
@@ -53,46 +51,18 @@ pub fn write(
 }
 
 /// Writes `batches` as a Parquet file at `path` (ZSTD, like the lake).
-///
-/// The engine computes text as string views; the file's Parquet columns are the same as for
-/// plain strings, and the Arrow schema stored for Arrow readers says `string` (which every
-/// reader knows) rather than `string_view`.
 pub fn write_parquet(batches: &[RecordBatch], path: &std::path::Path) -> Result<(), QueryError> {
     let Some(first) = batches.first() else {
         return Err(QueryError::Invalid("nothing to write".to_owned()));
     };
     let file = std::fs::File::create(path)?;
-    let mut props = parquet::file::properties::WriterProperties::builder()
+    let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
-    parquet::arrow::add_encoded_arrow_schema_to_metadata(
-        &without_views(&first.schema()),
-        &mut props,
-    );
-    let mut writer = parquet::arrow::ArrowWriter::try_new_with_options(
-        file,
-        first.schema(),
-        parquet::arrow::arrow_writer::ArrowWriterOptions::new()
-            .with_properties(props)
-            .with_skip_arrow_metadata(true),
-    )?;
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, first.schema(), Some(props))?;
     for batch in batches {
         writer.write(batch)?;
     }
     writer.close()?;
     Ok(())
-}
-
-/// `schema` with string and binary views as plain strings and binaries.
-fn without_views(schema: &Schema) -> Schema {
-    let fields: Vec<Field> = schema
-        .fields()
-        .iter()
-        .map(|field| match field.data_type() {
-            DataType::Utf8View => field.as_ref().clone().with_data_type(DataType::Utf8),
-            DataType::BinaryView => field.as_ref().clone().with_data_type(DataType::Binary),
-            _ => field.as_ref().clone(),
-        })
-        .collect();
-    Schema::new_with_metadata(fields, schema.metadata().clone())
 }
