@@ -5,6 +5,7 @@ import csv
 import io
 import json
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from conftest import run_ctrlake
@@ -49,6 +50,7 @@ def test_sql_query_and_parquet_output(bin_path, fixture_lake, tmp_path):
                 "GROUP BY queue_name ORDER BY queue_name")
     table = pq.read_table(out)
     assert table.column_names == ["queue_name", "n"]
+    assert table.schema.field("queue_name").type == pa.string()
     assert sum(table.column("n").to_pylist()) == 30
 
 
