@@ -436,24 +436,15 @@ fn value<T: ArrowPrimitiveType>(array: &PrimitiveArray<T>, row: usize) -> Option
 }
 
 /// `Greater` when `a` wins in a descending order that puts missing values first (the SQL
-/// default for `DESC`).
+/// default for `DESC`): a missing value above every value.
 fn desc_nulls_first<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Greater,
-        (Some(_), None) => Ordering::Less,
-        (Some(a), Some(b)) => a.cmp(&b),
-    }
+    a.is_none().cmp(&b.is_none()).then_with(|| a.cmp(&b))
 }
 
-/// `Greater` when `a` wins in a descending order that puts missing values last.
+/// `Greater` when `a` wins in a descending order that puts missing values last: `Option`'s own
+/// order, a missing value below every value.
 fn desc_nulls_last<T: Ord>(a: Option<T>, b: Option<T>) -> Ordering {
-    match (a, b) {
-        (None, None) => Ordering::Equal,
-        (None, Some(_)) => Ordering::Less,
-        (Some(_), None) => Ordering::Greater,
-        (Some(a), Some(b)) => a.cmp(&b),
-    }
+    a.cmp(&b)
 }
 
 /// True when version `a` of a contact wins over version `b`: the order of

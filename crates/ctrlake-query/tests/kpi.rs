@@ -87,14 +87,18 @@ fn assert_golden(actual: &str, golden: &str) {
     panic!("{golden} differs:\n{diff}");
 }
 
+/// Runs `build` (ingestion, which drives its own runtime) on a blocking thread with `dir`,
+/// and returns what it returns (a lake's location).
+async fn off_runtime(dir: &Path, build: impl FnOnce(&Path) -> String + Send + 'static) -> String {
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || build(&dir))
+        .await
+        .expect("ingest thread")
+}
+
 async fn fixture_engine() -> (tempfile::TempDir, KpiEngine) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let location = tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        move || fixture_lake(&dir)
-    })
-    .await
-    .expect("ingest thread");
+    let location = off_runtime(dir.path(), fixture_lake).await;
     let engine = KpiEngine::open(&location).await.expect("open");
     (dir, engine)
 }
@@ -368,34 +372,27 @@ async fn identical_copies_in_two_files_count_once() {
     let contacts = "SELECT contact_id, last_update_timestamp, queue_name, agent_username
                     FROM contacts ORDER BY contact_id";
     let before = engine.query(contacts, &[]).await.expect("query");
-    tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        move || {
-            // One record per chunk and per file: a source of several records now makes files
-            // named by each record's byte range (a one-record source makes the same file).
-            let tiny_files = BackfillOptions {
-                chunk_bytes: 1,
-                partition_flush_bytes: 1,
-                ..BackfillOptions::default()
-            };
-            let fixtures = repo().join("fixtures/ctr/*.ndjson").display().to_string();
-            ingest(&dir, &fixtures, &tiny_files);
-            // And the callback journey again from a copy: the same versions from another source.
-            let copy = dir.join("07-copy.ndjson");
-            std::fs::copy(repo().join("fixtures/ctr/07-queued-callback.ndjson"), &copy)
-                .expect("copy");
-            ingest(
-                &dir,
-                &copy.display().to_string(),
-                &BackfillOptions::default(),
-            )
-        }
+    let location = off_runtime(dir.path(), |dir| {
+        // One record per chunk and per file: a source of several records now makes files
+        // named by each record's byte range (a one-record source makes the same file).
+        let tiny_files = BackfillOptions {
+            chunk_bytes: 1,
+            partition_flush_bytes: 1,
+            ..BackfillOptions::default()
+        };
+        let fixtures = repo().join("fixtures/ctr/*.ndjson").display().to_string();
+        ingest(dir, &fixtures, &tiny_files);
+        // And the callback journey again from a copy: the same versions from another source.
+        let copy = dir.join("07-copy.ndjson");
+        std::fs::copy(repo().join("fixtures/ctr/07-queued-callback.ndjson"), &copy).expect("copy");
+        ingest(
+            dir,
+            &copy.display().to_string(),
+            &BackfillOptions::default(),
+        )
     })
-    .await
-    .expect("ingest thread");
-    let engine = KpiEngine::open(&dir.path().join("lake").display().to_string())
-        .await
-        .expect("open");
+    .await;
+    let engine = KpiEngine::open(&location).await.expect("open");
     let counts = engine
         .query(
             "SELECT (SELECT count(*) FROM ctr_raw) AS raw,
@@ -437,46 +434,42 @@ async fn identical_copies_in_two_files_count_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hashed_contacts_equal_the_sql_rule() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let location = tokio::task::spawn_blocking({
-        let dir = dir.path().to_path_buf();
-        move || {
-            let generated = dir.join("generated.ndjson");
-            let config = ctrlake_gen::GenConfig {
-                contacts: 4_000,
-                seed: 7,
-                days: 2,
-                start: date("2026-03-01"),
-                format: ctrlake_gen::OutputFormat::Ndjson,
-                gzip: false,
-            };
-            let file = std::fs::File::create(&generated).expect("create");
-            ctrlake_gen::generate(&config, file).expect("generate");
-            let earlier =
-                std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_772_400_000);
-            std::fs::File::options()
-                .write(true)
-                .open(&generated)
-                .and_then(|file| file.set_modified(earlier))
-                .expect("mtime");
-            let copy = dir.join("generated-copy.ndjson");
-            std::fs::copy(&generated, &copy).expect("copy");
-            let pattern = generated.display().to_string();
-            ingest(&dir, &pattern, &BackfillOptions::default());
-            let small_chunks = BackfillOptions {
-                chunk_bytes: 64 << 10,
-                partition_flush_bytes: 256 << 10,
-                ..BackfillOptions::default()
-            };
-            ingest(&dir, &pattern, &small_chunks);
-            ingest(
-                &dir,
-                &copy.display().to_string(),
-                &BackfillOptions::default(),
-            )
-        }
+    let location = off_runtime(dir.path(), |dir| {
+        let generated = dir.join("generated.ndjson");
+        let config = ctrlake_gen::GenConfig {
+            contacts: 4_000,
+            seed: 7,
+            days: 2,
+            start: date("2026-03-01"),
+            format: ctrlake_gen::OutputFormat::Ndjson,
+            gzip: false,
+        };
+        let file = std::fs::File::create(&generated).expect("create");
+        ctrlake_gen::generate(&config, file).expect("generate");
+        let earlier =
+            std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(1_772_400_000);
+        std::fs::File::options()
+            .write(true)
+            .open(&generated)
+            .and_then(|file| file.set_modified(earlier))
+            .expect("mtime");
+        let copy = dir.join("generated-copy.ndjson");
+        std::fs::copy(&generated, &copy).expect("copy");
+        let pattern = generated.display().to_string();
+        ingest(dir, &pattern, &BackfillOptions::default());
+        let small_chunks = BackfillOptions {
+            chunk_bytes: 64 << 10,
+            partition_flush_bytes: 256 << 10,
+            ..BackfillOptions::default()
+        };
+        ingest(dir, &pattern, &small_chunks);
+        ingest(
+            dir,
+            &copy.display().to_string(),
+            &BackfillOptions::default(),
+        )
     })
-    .await
-    .expect("ingest thread");
+    .await;
     let engine = KpiEngine::open(&location).await.expect("open");
     let by_sort = ctrlake_query::CONTACTS_SQL
         .replace("CREATE VIEW contacts AS", "CREATE VIEW contacts_by_sort AS");
