@@ -513,6 +513,24 @@ async fn hashed_contacts_equal_the_sql_rule() {
     assert_eq!(column_strings(&counts[0], "contacts"), ids);
     assert_eq!(hashed.num_rows().to_string(), ids[0]);
     assert_eq!(csv(&hashed), csv(&sorted));
+    // Versions of one contact read by different partitions meet in one table, however many
+    // partitions read the lake.
+    for partitions in [1, 3, 7] {
+        engine
+            .context()
+            .sql(&format!(
+                "SET datafusion.execution.target_partitions = {partitions}"
+            ))
+            .await
+            .expect("set");
+        let again = single(
+            &engine
+                .query(&versions("contacts"), &[])
+                .await
+                .expect("hashed"),
+        );
+        assert_eq!(csv(&again), csv(&sorted), "{partitions} partitions");
+    }
     let copies = column_strings(&hashed, "source_uri");
     assert!(
         copies
