@@ -34,6 +34,7 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, BooleanBufferBuilder, Int64Array, LargeStringArray,
     PrimitiveArray, RecordBatch, StringArray, StringViewArray, TimestampMillisecondArray,
 };
+use datafusion::arrow::buffer::BooleanBuffer;
 use datafusion::arrow::compute::{cast, filter_record_batch};
 use datafusion::arrow::datatypes::{
     ArrowPrimitiveType, DataType, Int64Type, SchemaRef, TimestampMillisecondType,
@@ -213,8 +214,8 @@ pub struct NewestVersionsExec {
     run: Mutex<Option<(Run, usize)>>,
 }
 
-/// Every partition's rows and winners, once every input partition is read.
-type Outcome = Arc<Vec<Mutex<Option<(PartitionRows, Vec<BooleanBufferBuilder>)>>>>;
+/// The batches each output partition emits, once every input partition is read.
+type Outcome = Arc<Vec<Mutex<Option<Vec<ReadBatch>>>>>;
 /// A run of the de-duplication: the readers are spawned tasks, so that no output partition
 /// waits for an input partition that nobody reads.
 type Run = Shared<BoxFuture<'static, std::result::Result<Outcome, Arc<DataFusionError>>>>;
@@ -293,11 +294,11 @@ impl NewestVersionsExec {
             let versions = Arc::into_inner(versions).ok_or_else(|| {
                 DataFusionError::Internal("NewestVersionsExec: a reader outlived its task".into())
             })?;
-            let masks = versions.winners(&read);
             Ok(Arc::new(
-                read.into_iter()
-                    .zip(masks)
-                    .map(|taken| Mutex::new(Some(taken)))
+                versions
+                    .winners(read, partitions)
+                    .into_iter()
+                    .map(|batches| Mutex::new(Some(batches)))
                     .collect(),
             ))
         };
@@ -378,7 +379,7 @@ impl ExecutionPlan for NewestVersionsExec {
                 .get(partition)
                 .and_then(|slot| slot.lock().unwrap_or_else(PoisonError::into_inner).take());
             match taken {
-                Some((rows, masks)) => Ok(emit_winners(rows, masks, output, metrics)),
+                Some(batches) => Ok(emit_winners(batches, output, metrics)),
                 None => internal_err!("NewestVersionsExec: partition {partition} taken twice"),
             }
         });
@@ -687,8 +688,9 @@ impl Versions {
         Ok(())
     }
 
-    /// For each partition and each of its batches, which rows won.
-    fn winners(self, partitions: &[PartitionRows]) -> Vec<Vec<BooleanBufferBuilder>> {
+    /// The batches read, with the rows that won, dealt to `outputs` partitions by the number
+    /// of winners (the input partitions may be uneven: a file group holds whole files).
+    fn winners(self, partitions: Vec<PartitionRows>, outputs: usize) -> Vec<Vec<ReadBatch>> {
         let mut masks: Vec<Vec<BooleanBufferBuilder>> = partitions
             .iter()
             .map(|rows| {
@@ -719,8 +721,39 @@ impl Versions {
                 }
             }
         }
-        masks
+        let mut dealt: Vec<Vec<ReadBatch>> = (0..outputs.max(1)).map(|_| Vec::new()).collect();
+        let mut rows_dealt = vec![0usize; dealt.len()];
+        for (rows, masks) in partitions.into_iter().zip(masks) {
+            for (batch, mut mask) in rows.batches.into_iter().zip(masks) {
+                let winners = mask.finish();
+                let reservation = rows
+                    .reservation
+                    .split(batch.get_array_memory_size().min(rows.reservation.size()));
+                let kept = winners.count_set_bits();
+                if kept == 0 {
+                    continue;
+                }
+                let Some((output, _)) = rows_dealt.iter().enumerate().min_by_key(|(_, n)| **n)
+                else {
+                    continue;
+                };
+                rows_dealt[output] += kept;
+                dealt[output].push(ReadBatch {
+                    batch,
+                    winners,
+                    _reservation: reservation,
+                });
+            }
+        }
+        dealt
     }
+}
+
+/// A batch read, the rows of it that won, and the memory it holds until emitted.
+struct ReadBatch {
+    batch: RecordBatch,
+    winners: BooleanBuffer,
+    _reservation: MemoryReservation,
 }
 
 /// What one partition read, and the memory it holds.
@@ -758,37 +791,22 @@ async fn read_partition(
     Ok(rows)
 }
 
-/// One partition's batches, in the order read, filtered to the rows that won and projected
-/// to `output`.
+/// An output partition's batches filtered to the rows that won and projected to `output`.
 fn emit_winners(
-    rows: PartitionRows,
-    masks: Vec<BooleanBufferBuilder>,
+    batches: Vec<ReadBatch>,
     output: Vec<usize>,
     metrics: BaselineMetrics,
 ) -> impl futures::Stream<Item = Result<RecordBatch>> {
-    let PartitionRows {
-        batches,
-        reservation,
-    } = rows;
-    let filtered = batches
-        .into_iter()
-        .zip(masks)
-        .filter_map(move |(batch, mut mask)| {
-            let _timer = metrics.elapsed_compute().timer();
-            reservation.shrink(batch.get_array_memory_size().min(reservation.size()));
-            let mask = BooleanArray::new(mask.finish(), None);
-            let kept = batch
-                .project(&output)
-                .and_then(|projected| filter_record_batch(&projected, &mask));
-            match kept {
-                Ok(kept) if kept.num_rows() == 0 => None,
-                Ok(kept) => {
-                    metrics.record_output(kept.num_rows());
-                    Some(Ok(kept))
-                }
-                Err(error) => Some(Err(error.into())),
-            }
-        });
+    let filtered = batches.into_iter().map(move |read| {
+        let _timer = metrics.elapsed_compute().timer();
+        let mask = BooleanArray::new(read.winners, None);
+        let kept = read
+            .batch
+            .project(&output)
+            .and_then(|projected| filter_record_batch(&projected, &mask))?;
+        metrics.record_output(kept.num_rows());
+        Ok(kept)
+    });
     futures::stream::iter(filtered)
 }
 
