@@ -656,15 +656,23 @@ impl Versions {
                         false => self.rules(best.batch),
                     }
                 };
+                // The columns of the version found, kept for the comparison that follows.
+                let mut found_rules = None;
                 let same = |best: &Best| {
-                    best.hash == hash
-                        && holder(best).is_some_and(|rules| {
-                            rules.same_contact(best.row as usize, &columns, row)
-                        })
+                    if best.hash != hash {
+                        return false;
+                    }
+                    match holder(best) {
+                        Some(rules) if rules.same_contact(best.row as usize, &columns, row) => {
+                            found_rules = Some(rules);
+                            true
+                        }
+                        _ => false,
+                    }
                 };
                 match table.find_mut(hash, same) {
                     Some(best) => {
-                        if holder(best)
+                        if found_rules
                             .is_some_and(|rules| newer(&columns, row, &rules, best.row as usize))
                         {
                             best.batch = id;

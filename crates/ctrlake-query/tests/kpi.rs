@@ -515,7 +515,8 @@ async fn hashed_contacts_equal_the_sql_rule() {
     assert_eq!(csv(&hashed), csv(&sorted));
     // Versions of one contact read by different partitions meet in one table, however many
     // partitions read the lake.
-    for partitions in [1, 3, 7] {
+    let default_partitions = engine.context().state().config().target_partitions();
+    for partitions in [1, 3, 7, default_partitions] {
         engine
             .context()
             .sql(&format!(
