@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use arrow_array::RecordBatch;
 use crossbeam_channel::{Receiver, Sender};
 use ctrlake_model::DeadLetterReason;
+use memmap2::Mmap;
 use tokio::runtime::Handle;
 
 use crate::framing::find_cut;
@@ -120,14 +121,89 @@ struct Chunk {
     seq: u64,
     source: usize,
     offset: u64,
-    /// Length of `bytes` (which the coordinator hands back to the reader for reuse).
     len: u64,
-    bytes: Vec<u8>,
+    bytes: ChunkBytes,
     /// The last chunk of its source.
     last: bool,
     content_tag: Option<u64>,
     /// Reading the source failed after this chunk's bytes.
     read_error: Option<String>,
+}
+
+/// A chunk's bytes: read into a buffer (which the coordinator hands back to the reader for
+/// reuse), or a range of a memory-mapped source.
+enum ChunkBytes {
+    Read(Vec<u8>),
+    Mapped {
+        map: Arc<Mmap>,
+        start: usize,
+        end: usize,
+    },
+}
+
+impl std::ops::Deref for ChunkBytes {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        match self {
+            ChunkBytes::Read(buffer) => buffer,
+            ChunkBytes::Mapped { map, start, end } => &map[*start..*end],
+        }
+    }
+}
+
+impl ChunkBytes {
+    /// Called once the chunk is decoded (the batches and dead letters own copies of what they
+    /// keep): drops the mapped pages wholly inside the chunk from this process's resident set,
+    /// so that peak RSS stays bounded by the chunks in flight, not the size of the file. The
+    /// pages stay in the page cache.
+    fn release(&self) {
+        #[cfg(unix)]
+        if let ChunkBytes::Mapped { map, start, end } = self {
+            const PAGE: usize = 4096;
+            let first = start.div_ceil(PAGE) * PAGE;
+            let last = end / PAGE * PAGE;
+            if last > first {
+                // SAFETY: the map is a read-only file mapping, so MADV_DONTNEED only drops page
+                // table entries: a later access (a neighbouring chunk sharing no page with this
+                // range, or none at all) faults the same file bytes back in. Nothing borrows
+                // this range any more. A failure only leaves the pages resident.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        first,
+                        last - first,
+                    )
+                };
+            }
+        }
+    }
+}
+
+/// Where the chunk that starts a window of its source ends.
+#[derive(Debug, PartialEq, Eq)]
+enum ChunkEnd {
+    /// The window holds the rest of the source: all of it is the source's last chunk.
+    Last,
+    /// The chunk ends here (a record start, or the window's end when a record outgrows
+    /// `max_chunk_bytes`).
+    At(usize),
+    /// No record starts in the window: look again with a window of this size.
+    Grow(usize),
+}
+
+/// Cuts chunks the same way whether the source is read or mapped, so that the same bytes make
+/// the same files under the same names. `window` holds the next `target` bytes of the source,
+/// or everything that is left when fewer remain.
+fn chunk_end(window: &[u8], target: usize, max_chunk_bytes: usize) -> ChunkEnd {
+    if window.len() < target {
+        return ChunkEnd::Last;
+    }
+    match find_cut(window) {
+        Some(cut) => ChunkEnd::At(cut),
+        None if window.len() < max_chunk_bytes => ChunkEnd::Grow((target * 2).min(max_chunk_bytes)),
+        None => ChunkEnd::At(window.len()),
+    }
 }
 
 enum WriteJob {
@@ -246,70 +322,147 @@ fn read_sources(
 ) -> Result<u64, BackfillError> {
     let mut seq = 0u64;
     for (index, source) in sources.iter().enumerate() {
-        let mut reader = source.open(runtime, progress.bytes_read.clone())?;
-        let mut offset = 0u64;
-        // Bytes read past the last cut: the start of the next chunk.
-        let mut carry: Vec<u8> = Vec::new();
-        let mut content_tag = None;
-        loop {
-            let Ok(mut buf) = credits.recv() else {
-                return Ok(seq);
-            };
-            if abort.load(Ordering::Relaxed) {
-                return Ok(seq);
-            }
-            buf.clear();
-            buf.extend_from_slice(&carry);
-            carry.clear();
-            let mut target = options.chunk_bytes;
-            let (cut, at_end, read_error) = loop {
-                buf.reserve(target.saturating_sub(buf.len()));
-                let want = target.saturating_sub(buf.len()) as u64;
-                let read = (&mut reader).take(want).read_to_end(&mut buf);
-                let read_error = read.as_ref().err().map(|e| e.to_string());
-                let at_end = match read {
-                    Ok(n) => (n as u64) < want,
-                    Err(_) => true,
-                };
-                if at_end {
-                    break (buf.len(), at_end, read_error);
-                }
-                match find_cut(&buf) {
-                    Some(cut) => break (cut, at_end, read_error),
-                    // No record start yet: read on with a bigger window.
-                    None if buf.len() < options.max_chunk_bytes => {
-                        target = (target * 2).min(options.max_chunk_bytes);
-                    }
-                    None => break (buf.len(), at_end, read_error),
-                }
-            };
-            if matches!(source.location, SourceLocation::Stdin) && content_tag.is_none() {
-                content_tag = Some(fnv1a64(&buf));
-            }
-            carry.extend_from_slice(&buf[cut..]);
-            buf.truncate(cut);
-            let len = buf.len() as u64;
-            let chunk = Chunk {
-                seq,
-                source: index,
-                offset,
-                len,
-                bytes: buf,
-                last: at_end,
-                content_tag,
-                read_error,
-            };
-            seq += 1;
-            offset += len;
-            if job_tx.send(chunk).is_err() {
-                return Ok(seq);
-            }
-            if at_end {
-                break;
-            }
+        let more = match source.map()? {
+            Some(map) => read_mapped(
+                index, map, options, progress, job_tx, credits, abort, &mut seq,
+            ),
+            None => read_stream(
+                index, source, options, runtime, progress, job_tx, credits, abort, &mut seq,
+            )?,
+        };
+        if !more {
+            break;
         }
     }
     Ok(seq)
+}
+
+/// Queues the chunks of a memory-mapped source; `false` when reading must stop.
+#[allow(clippy::too_many_arguments)]
+fn read_mapped(
+    index: usize,
+    map: Arc<Mmap>,
+    options: &BackfillOptions,
+    progress: &Progress,
+    job_tx: &Sender<Chunk>,
+    credits: &Receiver<Vec<u8>>,
+    abort: &AtomicBool,
+    seq: &mut u64,
+) -> bool {
+    let mut offset = 0usize;
+    loop {
+        // A credit bounds the chunks in flight; its buffer is not needed for a mapped chunk.
+        if credits.recv().is_err() || abort.load(Ordering::Relaxed) {
+            return false;
+        }
+        let mut target = options.chunk_bytes;
+        let (end, last) = loop {
+            let window = &map[offset..map.len().min(offset + target)];
+            match chunk_end(window, target, options.max_chunk_bytes) {
+                ChunkEnd::Last => break (map.len(), true),
+                ChunkEnd::At(cut) => break (offset + cut, false),
+                ChunkEnd::Grow(bigger) => target = bigger,
+            }
+        };
+        progress
+            .bytes_read
+            .fetch_add((end - offset) as u64, Ordering::Relaxed);
+        let chunk = Chunk {
+            seq: *seq,
+            source: index,
+            offset: offset as u64,
+            len: (end - offset) as u64,
+            bytes: ChunkBytes::Mapped {
+                map: Arc::clone(&map),
+                start: offset,
+                end,
+            },
+            last,
+            content_tag: None,
+            read_error: None,
+        };
+        *seq += 1;
+        offset = end;
+        if job_tx.send(chunk).is_err() {
+            return false;
+        }
+        if last {
+            return true;
+        }
+    }
+}
+
+/// Queues the chunks of a source read as a stream (gzip, stdin, S3); `false` when reading must
+/// stop.
+#[allow(clippy::too_many_arguments)]
+fn read_stream(
+    index: usize,
+    source: &Source,
+    options: &BackfillOptions,
+    runtime: &Handle,
+    progress: &Progress,
+    job_tx: &Sender<Chunk>,
+    credits: &Receiver<Vec<u8>>,
+    abort: &AtomicBool,
+    seq: &mut u64,
+) -> Result<bool, BackfillError> {
+    let mut reader = source.open(runtime, progress.bytes_read.clone())?;
+    let mut offset = 0u64;
+    // Bytes read past the last cut: the start of the next chunk.
+    let mut carry: Vec<u8> = Vec::new();
+    let mut content_tag = None;
+    loop {
+        let Ok(mut buf) = credits.recv() else {
+            return Ok(false);
+        };
+        if abort.load(Ordering::Relaxed) {
+            return Ok(false);
+        }
+        buf.clear();
+        buf.extend_from_slice(&carry);
+        carry.clear();
+        let mut target = options.chunk_bytes;
+        let (cut, last, read_error) = loop {
+            buf.reserve(target.saturating_sub(buf.len()));
+            let want = target.saturating_sub(buf.len()) as u64;
+            let read = (&mut reader).take(want).read_to_end(&mut buf);
+            let read_error = read.as_ref().err().map(|e| e.to_string());
+            if read_error.is_some() {
+                break (buf.len(), true, read_error);
+            }
+            // What was carried over can be longer than `target` (after a grown chunk).
+            let window = &buf[..buf.len().min(target)];
+            match chunk_end(window, target, options.max_chunk_bytes) {
+                ChunkEnd::Last => break (buf.len(), true, None),
+                ChunkEnd::At(cut) => break (cut, false, None),
+                ChunkEnd::Grow(bigger) => target = bigger,
+            }
+        };
+        if matches!(source.location, SourceLocation::Stdin) && content_tag.is_none() {
+            content_tag = Some(fnv1a64(&buf));
+        }
+        carry.extend_from_slice(&buf[cut..]);
+        buf.truncate(cut);
+        let len = buf.len() as u64;
+        let chunk = Chunk {
+            seq: *seq,
+            source: index,
+            offset,
+            len,
+            bytes: ChunkBytes::Read(buf),
+            last,
+            content_tag,
+            read_error,
+        };
+        *seq += 1;
+        offset += len;
+        if job_tx.send(chunk).is_err() {
+            return Ok(false);
+        }
+        if last {
+            return Ok(true);
+        }
+    }
 }
 
 fn work(
@@ -356,6 +509,7 @@ fn work(
                     source.modified_ms,
                     options.writer.raw_json,
                 );
+                chunk.bytes.release();
                 Report::Decoded { chunk, decoded }
             }
             Ok(job) => write(job, lake, options, runtime),
@@ -501,10 +655,15 @@ impl<'a> Coordinator<'a> {
                 next_seq += 1;
                 // The reader may read another chunk into this one's buffer (the reader ends
                 // once all sources are read). A buffer grown for an outsized record is dropped.
-                let mut spare = std::mem::take(&mut chunk.bytes);
-                if spare.capacity() > 2 * self.options.chunk_bytes {
-                    spare = Vec::new();
-                }
+                let spare = match std::mem::replace(&mut chunk.bytes, ChunkBytes::Read(Vec::new()))
+                {
+                    ChunkBytes::Read(buffer)
+                        if buffer.capacity() <= 2 * self.options.chunk_bytes =>
+                    {
+                        buffer
+                    }
+                    _ => Vec::new(),
+                };
                 let _ = self.credit_tx.send(spare);
                 self.take(chunk, decoded)?;
             }
@@ -631,5 +790,35 @@ impl<'a> Coordinator<'a> {
         self.write_tx
             .send(job)
             .map_err(|_| BackfillError::ThreadLost)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const RECORD: &[u8] = b"{\"ContactId\":\"a\"}\n";
+
+    #[test]
+    fn a_window_shorter_than_its_target_is_the_last_chunk() {
+        assert_eq!(chunk_end(RECORD, RECORD.len() + 1, 1024), ChunkEnd::Last);
+        assert_eq!(chunk_end(b"", 16, 1024), ChunkEnd::Last);
+    }
+
+    #[test]
+    fn a_full_window_ends_at_its_last_complete_record_start() {
+        let window: Vec<u8> = RECORD.repeat(3);
+        assert_eq!(
+            chunk_end(&window, window.len(), 1024),
+            ChunkEnd::At(2 * RECORD.len())
+        );
+    }
+
+    #[test]
+    fn a_window_without_a_record_start_grows_up_to_the_limit() {
+        let garbage = vec![b'x'; 100];
+        assert_eq!(chunk_end(&garbage, 100, 1024), ChunkEnd::Grow(200));
+        assert_eq!(chunk_end(&garbage, 100, 150), ChunkEnd::Grow(150));
+        assert_eq!(chunk_end(&garbage, 100, 100), ChunkEnd::At(100));
     }
 }

@@ -5,6 +5,12 @@
 //! the output file names (derived from source and byte range) stable across re-runs.
 //! Each source is read as one byte stream; gzip is detected by its magic bytes (multi-member
 //! gzip, as `cat a.gz b.gz` makes, is read whole).
+//!
+//! A plain (not gzip) local file is memory-mapped instead ([`Source::map`]): reading 3.7 GB
+//! through `read()` spent ~15% of the whole ingest's CPU copying bytes out of the page cache, on
+//! a 2-core machine where decoding and encoding already use every cycle. The one cost is that
+//! a file must not be truncated or rewritten in place while it is being ingested (appending is
+//! harmless: the map covers the size at open); the README says so.
 
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path as FsPath, PathBuf};
@@ -13,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::{Buf, Bytes};
 use futures::stream::{BoxStream, StreamExt};
+use memmap2::Mmap;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::runtime::Handle;
@@ -241,7 +248,7 @@ impl Source {
             input: self.uri.clone(),
             source,
         })?;
-        Ok(if head.starts_with(&[0x1f, 0x8b]) {
+        Ok(if head.starts_with(&GZIP_MAGIC) {
             Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
         } else {
             Box::new(buffered)
@@ -251,6 +258,38 @@ impl Source {
 
 fn open_file(path: &FsPath) -> io::Result<std::fs::File> {
     std::fs::File::open(path)
+}
+
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+impl Source {
+    /// The source's bytes memory-mapped, when it is a non-empty plain (not gzip) local file;
+    /// `None` means read it with [`Source::open`]. Pages are read ahead sequentially.
+    pub fn map(&self) -> Result<Option<Arc<Mmap>>, SourceError> {
+        let SourceLocation::Local(path) = &self.location else {
+            return Ok(None);
+        };
+        let io_error = |source| SourceError::Io {
+            input: self.uri.clone(),
+            source,
+        };
+        let file = open_file(path).map_err(io_error)?;
+        let metadata = file.metadata().map_err(io_error)?;
+        if !metadata.is_file() || metadata.len() == 0 {
+            return Ok(None);
+        }
+        // SAFETY: the map is read-only and private to this process's reads; the bytes stay
+        // valid unless another process truncates or rewrites the file in place while it is
+        // ingested, which the README documents as unsupported (a truncation ends the process
+        // with SIGBUS). Every byte is validated (UTF-8, JSON) before it is interpreted.
+        let map = unsafe { Mmap::map(&file) }.map_err(io_error)?;
+        if map.starts_with(&GZIP_MAGIC) {
+            return Ok(None);
+        }
+        // Only a hint: the kernel reads ahead more aggressively; ignoring a failure is safe.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(Some(Arc::new(map)))
+    }
 }
 
 struct CountingReader<R> {

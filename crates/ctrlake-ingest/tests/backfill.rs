@@ -145,8 +145,26 @@ fn every_record_is_written_across_chunks_and_flushes() {
     assert_eq!(summary.bytes_decoded, records.len() as u64);
 }
 
+/// `dt=…/<byte range>` of every Parquet file, with its rows: what a file holds, without the
+/// source's name and hash.
+fn parquet_ranges(files: &BTreeMap<String, Vec<u8>>) -> Vec<(String, u64)> {
+    files
+        .iter()
+        .filter(|(name, _)| name.ends_with(".parquet"))
+        .map(|(name, bytes)| {
+            let (dir, file) = name.rsplit_once('/').expect("dt directory");
+            let stem = file.trim_end_matches(".parquet");
+            let parts: Vec<&str> = stem.rsplitn(3, '-').collect();
+            let rows = parquet_rows(&BTreeMap::from([(name.clone(), bytes.clone())]));
+            (format!("{dir}/{}-{}", parts[1], parts[0]), rows)
+        })
+        .collect()
+}
+
 #[test]
 fn gzip_sources_read_like_plain_ones() {
+    // A plain local file is memory-mapped, a gzip one is read as a stream: both must cut the
+    // same chunks, so the same rows land in files covering the same byte ranges.
     let dir = tempfile::tempdir().expect("tempdir");
     let plain = generated(dir.path(), "ctr.ndjson", 500, OutputFormat::Ndjson, false);
     let gzip = generated(dir.path(), "ctr.ndjson.gz", 500, OutputFormat::Ndjson, true);
@@ -154,7 +172,11 @@ fn gzip_sources_read_like_plain_ones() {
     let b = ingest(&[gzip], &dir.path().join("b"), &small_options(2));
     assert_eq!(a.records_written, b.records_written);
     assert_eq!(a.bytes_decoded, b.bytes_decoded);
+    assert_eq!(a.bytes_read, a.bytes_decoded, "a plain file is read once");
     assert!(b.bytes_read < b.bytes_decoded, "gzip is read compressed");
+    let ranges = parquet_ranges(&lake_files(&dir.path().join("a")));
+    assert!(ranges.len() > 3, "several chunks and files: {ranges:?}");
+    assert_eq!(ranges, parquet_ranges(&lake_files(&dir.path().join("b"))));
 }
 
 #[test]
