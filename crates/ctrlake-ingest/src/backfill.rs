@@ -1,8 +1,9 @@
 //! `ctrlake ingest files`: many large sources into the lake, on all cores, in bounded memory.
 //!
 //! Three kinds of threads, connected by channels:
-//! - one **reader** streams each source (decompressing gzip), cuts it into chunks of about
-//!   `chunk_bytes` at record starts ([`crate::framing::find_cut`]) and queues them;
+//! - one **reader** maps each plain local file ([`Source::map`]) or streams the source
+//!   (decompressing gzip), cuts it into chunks of about `chunk_bytes` at record starts
+//!   ([`crate::framing::find_cut`]) and queues them;
 //! - `threads` **workers** decode chunks into Arrow batches and encode + write Parquet files;
 //! - the **coordinator** (the calling thread) takes decoded chunks *in input order*, buffers rows
 //!   per partition, and decides when a partition becomes a file.
@@ -165,9 +166,9 @@ impl ChunkBytes {
             let last = end / PAGE * PAGE;
             if last > first {
                 // SAFETY: the map is a read-only file mapping, so MADV_DONTNEED only drops page
-                // table entries: a later access (a neighbouring chunk sharing no page with this
-                // range, or none at all) faults the same file bytes back in. Nothing borrows
-                // this range any more. A failure only leaves the pages resident.
+                // table entries: were the pages read again, the same file bytes would fault
+                // back in. Only pages wholly inside this decoded chunk are dropped, so no other
+                // chunk reads them. A failure only leaves the pages resident.
                 let _ = unsafe {
                     map.unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,

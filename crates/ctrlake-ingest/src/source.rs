@@ -26,6 +26,8 @@ use tokio::runtime::Handle;
 
 use crate::lake::s3_store;
 
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
 #[derive(Debug, thiserror::Error)]
 pub enum SourceError {
     #[error("{input}: no such file, directory or glob match")]
@@ -254,17 +256,9 @@ impl Source {
             Box::new(buffered)
         })
     }
-}
 
-fn open_file(path: &FsPath) -> io::Result<std::fs::File> {
-    std::fs::File::open(path)
-}
-
-const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-impl Source {
-    /// The source's bytes memory-mapped, when it is a non-empty plain (not gzip) local file;
-    /// `None` means read it with [`Source::open`]. Pages are read ahead sequentially.
+    /// The source's bytes memory-mapped, when it is a non-empty plain (not gzip) local file
+    /// that can be mapped; `None` means read it with [`Source::open`].
     pub fn map(&self) -> Result<Option<Arc<Mmap>>, SourceError> {
         let SourceLocation::Local(path) = &self.location else {
             return Ok(None);
@@ -278,11 +272,13 @@ impl Source {
         if !metadata.is_file() || metadata.len() == 0 {
             return Ok(None);
         }
-        // SAFETY: the map is read-only and private to this process's reads; the bytes stay
-        // valid unless another process truncates or rewrites the file in place while it is
-        // ingested, which the README documents as unsupported (a truncation ends the process
-        // with SIGBUS). Every byte is validated (UTF-8, JSON) before it is interpreted.
-        let map = unsafe { Mmap::map(&file) }.map_err(io_error)?;
+        // SAFETY: the map is read-only. Its bytes stay as they are unless another process
+        // truncates or rewrites the file in place during the ingest, which the README documents
+        // as unsupported (a truncation ends the process with SIGBUS).
+        let Ok(map) = (unsafe { Mmap::map(&file) }) else {
+            // A file system that cannot map files (some FUSE ones) can still be read.
+            return Ok(None);
+        };
         if map.starts_with(&GZIP_MAGIC) {
             return Ok(None);
         }
@@ -290,6 +286,10 @@ impl Source {
         let _ = map.advise(memmap2::Advice::Sequential);
         Ok(Some(Arc::new(map)))
     }
+}
+
+fn open_file(path: &FsPath) -> io::Result<std::fs::File> {
+    std::fs::File::open(path)
 }
 
 struct CountingReader<R> {
