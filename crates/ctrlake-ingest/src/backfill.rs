@@ -119,6 +119,7 @@ impl BackfillSummary {
 }
 
 struct Chunk {
+    /// Position in the input order (numbered by [`ChunkReader::send`]).
     seq: u64,
     source: usize,
     offset: u64,
@@ -321,147 +322,155 @@ fn read_sources(
     credits: &Receiver<Vec<u8>>,
     abort: &AtomicBool,
 ) -> Result<u64, BackfillError> {
-    let mut seq = 0u64;
+    let mut reader = ChunkReader {
+        options,
+        progress,
+        job_tx,
+        credits,
+        abort,
+        seq: 0,
+    };
     for (index, source) in sources.iter().enumerate() {
         let more = match source.map()? {
-            Some(map) => read_mapped(
-                index, map, options, progress, job_tx, credits, abort, &mut seq,
-            ),
-            None => read_stream(
-                index, source, options, runtime, progress, job_tx, credits, abort, &mut seq,
-            )?,
+            Some(map) => reader.read_mapped(index, map),
+            None => reader.read_stream(index, source, runtime)?,
         };
         if !more {
             break;
         }
     }
-    Ok(seq)
+    Ok(reader.seq)
 }
 
-/// Queues the chunks of a memory-mapped source; `false` when reading must stop.
-#[allow(clippy::too_many_arguments)]
-fn read_mapped(
-    index: usize,
-    map: Arc<Mmap>,
-    options: &BackfillOptions,
-    progress: &Progress,
-    job_tx: &Sender<Chunk>,
-    credits: &Receiver<Vec<u8>>,
-    abort: &AtomicBool,
-    seq: &mut u64,
-) -> bool {
-    let mut offset = 0usize;
-    loop {
-        // A credit bounds the chunks in flight; its buffer is not needed for a mapped chunk.
-        if credits.recv().is_err() || abort.load(Ordering::Relaxed) {
-            return false;
-        }
-        let mut target = options.chunk_bytes;
-        let (end, last) = loop {
-            let window = &map[offset..map.len().min(offset + target)];
-            match chunk_end(window, target, options.max_chunk_bytes) {
-                ChunkEnd::Last => break (map.len(), true),
-                ChunkEnd::At(cut) => break (offset + cut, false),
-                ChunkEnd::Grow(bigger) => target = bigger,
+/// The reader thread's side of the chunk queue.
+struct ChunkReader<'a> {
+    options: &'a BackfillOptions,
+    progress: &'a Progress,
+    job_tx: &'a Sender<Chunk>,
+    /// A credit bounds the chunks in flight; it is a buffer to read into.
+    credits: &'a Receiver<Vec<u8>>,
+    abort: &'a AtomicBool,
+    /// Sequence number of the next chunk.
+    seq: u64,
+}
+
+impl ChunkReader<'_> {
+    /// Waits for a credit; `None` when reading must stop.
+    fn credit(&self) -> Option<Vec<u8>> {
+        let buffer = self.credits.recv().ok()?;
+        (!self.abort.load(Ordering::Relaxed)).then_some(buffer)
+    }
+
+    /// Queues a chunk, numbering it; `false` when reading must stop.
+    fn send(&mut self, mut chunk: Chunk) -> bool {
+        chunk.seq = self.seq;
+        self.seq += 1;
+        self.job_tx.send(chunk).is_ok()
+    }
+
+    /// Queues the chunks of a memory-mapped source; `false` when reading must stop.
+    fn read_mapped(&mut self, index: usize, map: Arc<Mmap>) -> bool {
+        let mut offset = 0usize;
+        loop {
+            // The credit's buffer is not needed for a mapped chunk.
+            if self.credit().is_none() {
+                return false;
             }
-        };
-        progress
-            .bytes_read
-            .fetch_add((end - offset) as u64, Ordering::Relaxed);
-        let chunk = Chunk {
-            seq: *seq,
-            source: index,
-            offset: offset as u64,
-            len: (end - offset) as u64,
-            bytes: ChunkBytes::Mapped {
-                map: Arc::clone(&map),
-                start: offset,
-                end,
-            },
-            last,
-            content_tag: None,
-            read_error: None,
-        };
-        *seq += 1;
-        offset = end;
-        if job_tx.send(chunk).is_err() {
-            return false;
-        }
-        if last {
-            return true;
+            let mut target = self.options.chunk_bytes;
+            let (end, last) = loop {
+                let window = &map[offset..map.len().min(offset + target)];
+                match chunk_end(window, target, self.options.max_chunk_bytes) {
+                    ChunkEnd::Last => break (map.len(), true),
+                    ChunkEnd::At(cut) => break (offset + cut, false),
+                    ChunkEnd::Grow(bigger) => target = bigger,
+                }
+            };
+            self.progress
+                .bytes_read
+                .fetch_add((end - offset) as u64, Ordering::Relaxed);
+            let chunk = Chunk {
+                seq: 0,
+                source: index,
+                offset: offset as u64,
+                len: (end - offset) as u64,
+                bytes: ChunkBytes::Mapped {
+                    map: Arc::clone(&map),
+                    start: offset,
+                    end,
+                },
+                last,
+                content_tag: None,
+                read_error: None,
+            };
+            offset = end;
+            if !self.send(chunk) {
+                return false;
+            }
+            if last {
+                return true;
+            }
         }
     }
-}
 
-/// Queues the chunks of a source read as a stream (gzip, stdin, S3); `false` when reading must
-/// stop.
-#[allow(clippy::too_many_arguments)]
-fn read_stream(
-    index: usize,
-    source: &Source,
-    options: &BackfillOptions,
-    runtime: &Handle,
-    progress: &Progress,
-    job_tx: &Sender<Chunk>,
-    credits: &Receiver<Vec<u8>>,
-    abort: &AtomicBool,
-    seq: &mut u64,
-) -> Result<bool, BackfillError> {
-    let mut reader = source.open(runtime, progress.bytes_read.clone())?;
-    let mut offset = 0u64;
-    // Bytes read past the last cut: the start of the next chunk.
-    let mut carry: Vec<u8> = Vec::new();
-    let mut content_tag = None;
-    loop {
-        let Ok(mut buf) = credits.recv() else {
-            return Ok(false);
-        };
-        if abort.load(Ordering::Relaxed) {
-            return Ok(false);
-        }
-        buf.clear();
-        buf.extend_from_slice(&carry);
-        carry.clear();
-        let mut target = options.chunk_bytes;
-        let (cut, last, read_error) = loop {
-            buf.reserve(target.saturating_sub(buf.len()));
-            let want = target.saturating_sub(buf.len()) as u64;
-            let read = (&mut reader).take(want).read_to_end(&mut buf);
-            let read_error = read.as_ref().err().map(|e| e.to_string());
-            if read_error.is_some() {
-                break (buf.len(), true, read_error);
+    /// Queues the chunks of a source read as a stream (gzip, stdin, S3); `false` when reading
+    /// must stop.
+    fn read_stream(
+        &mut self,
+        index: usize,
+        source: &Source,
+        runtime: &Handle,
+    ) -> Result<bool, BackfillError> {
+        let mut reader = source.open(runtime, self.progress.bytes_read.clone())?;
+        let mut offset = 0u64;
+        // Bytes read past the last cut: the start of the next chunk.
+        let mut carry: Vec<u8> = Vec::new();
+        let mut content_tag = None;
+        loop {
+            let Some(mut buf) = self.credit() else {
+                return Ok(false);
+            };
+            buf.clear();
+            buf.extend_from_slice(&carry);
+            carry.clear();
+            let mut target = self.options.chunk_bytes;
+            let (cut, last, read_error) = loop {
+                buf.reserve(target.saturating_sub(buf.len()));
+                let want = target.saturating_sub(buf.len()) as u64;
+                let read = (&mut reader).take(want).read_to_end(&mut buf);
+                if let Err(error) = read {
+                    break (buf.len(), true, Some(error.to_string()));
+                }
+                // What was carried over can be longer than `target` (after a grown chunk).
+                let window = &buf[..buf.len().min(target)];
+                match chunk_end(window, target, self.options.max_chunk_bytes) {
+                    ChunkEnd::Last => break (buf.len(), true, None),
+                    ChunkEnd::At(cut) => break (cut, false, None),
+                    ChunkEnd::Grow(bigger) => target = bigger,
+                }
+            };
+            if matches!(source.location, SourceLocation::Stdin) && content_tag.is_none() {
+                content_tag = Some(fnv1a64(&buf));
             }
-            // What was carried over can be longer than `target` (after a grown chunk).
-            let window = &buf[..buf.len().min(target)];
-            match chunk_end(window, target, options.max_chunk_bytes) {
-                ChunkEnd::Last => break (buf.len(), true, None),
-                ChunkEnd::At(cut) => break (cut, false, None),
-                ChunkEnd::Grow(bigger) => target = bigger,
+            carry.extend_from_slice(&buf[cut..]);
+            buf.truncate(cut);
+            let len = buf.len() as u64;
+            let chunk = Chunk {
+                seq: 0,
+                source: index,
+                offset,
+                len,
+                bytes: ChunkBytes::Read(buf),
+                last,
+                content_tag,
+                read_error,
+            };
+            offset += len;
+            if !self.send(chunk) {
+                return Ok(false);
             }
-        };
-        if matches!(source.location, SourceLocation::Stdin) && content_tag.is_none() {
-            content_tag = Some(fnv1a64(&buf));
-        }
-        carry.extend_from_slice(&buf[cut..]);
-        buf.truncate(cut);
-        let len = buf.len() as u64;
-        let chunk = Chunk {
-            seq: *seq,
-            source: index,
-            offset,
-            len,
-            bytes: ChunkBytes::Read(buf),
-            last,
-            content_tag,
-            read_error,
-        };
-        *seq += 1;
-        offset += len;
-        if job_tx.send(chunk).is_err() {
-            return Ok(false);
-        }
-        if last {
-            return Ok(true);
+            if last {
+                return Ok(true);
+            }
         }
     }
 }
