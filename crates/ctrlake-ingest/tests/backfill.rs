@@ -71,15 +71,17 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Rows of one Parquet file, from its footer.
+fn file_rows(bytes: &[u8]) -> u64 {
+    let reader = SerializedFileReader::new(bytes::Bytes::copy_from_slice(bytes)).expect("parquet");
+    reader.metadata().file_metadata().num_rows() as u64
+}
+
 fn parquet_rows(files: &BTreeMap<String, Vec<u8>>) -> u64 {
     files
         .iter()
         .filter(|(name, _)| name.ends_with(".parquet"))
-        .map(|(_, bytes)| {
-            let reader =
-                SerializedFileReader::new(bytes::Bytes::from(bytes.clone())).expect("parquet");
-            reader.metadata().file_metadata().num_rows() as u64
-        })
+        .map(|(_, bytes)| file_rows(bytes))
         .sum()
 }
 
@@ -155,8 +157,7 @@ fn parquet_ranges(files: &BTreeMap<String, Vec<u8>>) -> Vec<(String, u64)> {
             let (dir, file) = name.rsplit_once('/').expect("dt directory");
             let stem = file.trim_end_matches(".parquet");
             let parts: Vec<&str> = stem.rsplitn(3, '-').collect();
-            let rows = parquet_rows(&BTreeMap::from([(name.clone(), bytes.clone())]));
-            (format!("{dir}/{}-{}", parts[1], parts[0]), rows)
+            (format!("{dir}/{}-{}", parts[1], parts[0]), file_rows(bytes))
         })
         .collect()
 }

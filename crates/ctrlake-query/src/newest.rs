@@ -13,11 +13,11 @@
 //! comes back; then every batch read is emitted filtered to its winners (no gather across
 //! batches), the batches dealt to the output partitions by rows. The input partitions are read
 //! as the scan made them, each by its own task, into that one table (sharded by hash, so that
-//! the readers rarely wait for each other): hash-partitioning the rows by `contact_id` first, as DataFusion would for a
-//! per-key operator, copied every column of every row and cost more than the table (measured:
-//! 0.7 s of CPU in a 10M-contact queue week, 10% of the report's CPU). The rule's comparison
-//! lives in [`newer`], and a test checks that this table and the SQL of `queries/contacts.sql`
-//! give the same rows.
+//! the readers rarely wait for each other): hash-partitioning the rows by `contact_id` first,
+//! as DataFusion would for a per-key operator, copied every column of every row and cost more
+//! than the table (measured: 0.7 s of CPU in a 10M-contact queue week, 10% of the report's
+//! CPU). The rule's comparison lives in [`newer`], and a test checks that this table and the
+//! SQL of `queries/contacts.sql` give the same rows.
 //!
 //! Only filters that read nothing but `dt` and `contact_id` pass below the de-duplication: they
 //! keep all of a contact's versions or none (every version of a contact lives in the same
