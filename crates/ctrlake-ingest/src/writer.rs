@@ -374,10 +374,9 @@ pub fn encode_parquet_file(
             .with_skip_arrow_metadata(true),
     )
     .map_err(parquet_error)?;
-    // Gather the sorted rows slice by slice so that only one slice is copied at a time: a
-    // partition flushed at `partition_flush_bytes` (64 MB) holds ~20K rows, and two workers
-    // each gathering a whole one took peak RSS ~20 MB higher than slices of 16K rows (8K rows:
-    // no lower, CPU within noise).
+    // Gather the sorted rows slice by slice so that only one slice is copied at a time: with
+    // partitions flushed at 64 MB (~20K rows), two workers each gathering a whole one took
+    // peak RSS ~20 MB higher than slices of 16K rows (8K rows: no lower, CPU within noise).
     for slice in order.chunks(16 * 1024) {
         let indices: Vec<(usize, usize)> = slice.iter().map(|&(_, b, r)| (b, r)).collect();
         let sorted = arrow_select::interleave::interleave_record_batch(&sources, &indices)?;
