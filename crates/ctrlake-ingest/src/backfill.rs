@@ -68,8 +68,9 @@ pub struct BackfillOptions {
     /// 64 MB, 1M generated contacts made 99 files instead of 104, but peak RSS was ~35 MB higher
     /// (two workers encoding larger files).
     pub partition_flush_bytes: usize,
-    /// Arrow bytes buffered over all partitions before the largest partitions are flushed
-    /// early; reading also pauses while files being encoded hold half of this.
+    /// Arrow bytes buffered over all partitions before partitions are flushed early (days no
+    /// longer receiving rows first, then the largest); reading also pauses while files being
+    /// encoded hold half of this.
     pub buffer_limit_bytes: usize,
     /// Dead-letter bytes buffered for one source before they are written.
     pub dead_letter_flush_bytes: usize,
