@@ -174,8 +174,11 @@ impl ChunkBytes {
             if last > first {
                 // SAFETY: the map is a read-only file mapping, so MADV_DONTNEED only drops page
                 // table entries: were the pages read again, the same file bytes would fault
-                // back in. Only pages wholly inside this decoded chunk are dropped, so no other
-                // chunk reads them. A failure only leaves the pages resident.
+                // back in. With 4 KiB pages only pages wholly inside this decoded chunk are
+                // dropped. With larger pages memmap2 rounds the start down into the previous
+                // chunk, whose reader then faults the same bytes back in (rounding inwards to
+                // 64 KiB instead kept ~60 MB of boundary pages resident on 4 KiB pages). A
+                // failure only leaves the pages resident.
                 let _ = unsafe {
                     map.unchecked_advise_range(
                         memmap2::UncheckedAdvice::DontNeed,
