@@ -56,6 +56,8 @@ enum Command {
 struct ContactsArgs {
     #[arg(long, env = "CTRLAKE_LAKE")]
     lake: String,
+    #[command(flatten)]
+    engine: EngineArgs,
     /// First local day (YYYY-MM-DD) of initiation.
     #[arg(long, requires = "to", conflicts_with_all = ["date", "chain"])]
     from: Option<chrono::NaiveDate>,
@@ -127,7 +129,65 @@ struct ReportArgs {
     #[arg(long, default_value = "UTC")]
     tz: String,
     #[command(flatten)]
+    engine: EngineArgs,
+    #[command(flatten)]
     output: OutputArgs,
+}
+
+/// Limits of a query session.
+#[derive(clap::Args)]
+struct EngineArgs {
+    /// Memory a query may take (operators and results), e.g. 2GB or 512MB; operators that
+    /// can spill to disk do so first. Default: half of the machine's memory.
+    #[arg(long, env = "CTRLAKE_MEMORY_LIMIT", value_parser = parse_size)]
+    memory_limit: Option<usize>,
+}
+
+impl EngineArgs {
+    fn options(&self, allow_write: bool) -> ctrlake_query::EngineOptions {
+        let mut options = ctrlake_query::EngineOptions {
+            allow_write,
+            ..Default::default()
+        };
+        if let Some(limit) = self.memory_limit {
+            options.memory_limit = limit;
+        }
+        options
+    }
+}
+
+/// `4GB`, `512MB`, `1.5GiB`, `1000000` (bytes): decimal units (KB, MB, GB) and binary ones
+/// (KiB, MiB, GiB).
+fn parse_size(text: &str) -> Result<usize, String> {
+    let trimmed = text.trim();
+    let split = trimmed
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(trimmed.len());
+    let (number, unit) = trimmed.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size like 2GB or 512MB"))?;
+    let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kb" => 1e3,
+        "m" | "mb" => 1e6,
+        "g" | "gb" => 1e9,
+        "t" | "tb" => 1e12,
+        "kib" => 1024.0,
+        "mib" => 1024.0 * 1024.0,
+        "gib" => 1024.0 * 1024.0 * 1024.0,
+        "tib" => 1024.0 * 1024.0 * 1024.0 * 1024.0,
+        other => {
+            return Err(format!(
+                "{text:?}: unknown unit {other:?} (use KB, MB, GB or KiB, MiB, GiB)"
+            ));
+        }
+    };
+    let bytes = number * scale;
+    if !(1e6..=1e15).contains(&bytes) {
+        return Err(format!("{text:?}: a memory limit is between 1MB and 1PB"));
+    }
+    Ok(bytes as usize)
 }
 
 #[derive(clap::Args)]
@@ -165,6 +225,10 @@ struct QueueReportArgs {
 struct SqlArgs {
     #[command(flatten)]
     views: IntervalReportArgs,
+    /// Also run statements that create, write or change settings (CREATE, INSERT, COPY, SET,
+    /// ...). Without it the SQL is read-only: queries over the lake only.
+    #[arg(long)]
+    allow_write: bool,
     /// The query; without it, an interactive shell.
     query: Option<String>,
 }
@@ -349,22 +413,31 @@ fn queue_options(args: &QueueReportArgs) -> ctrlake_query::QueueReportOptions {
     }
 }
 
+async fn open_engine(
+    lake: &str,
+    engine: &EngineArgs,
+    allow_write: bool,
+) -> Result<ctrlake_query::KpiEngine> {
+    Ok(ctrlake_query::KpiEngine::open_with(lake, &engine.options(allow_write)).await?)
+}
+
 async fn run_report(report: ReportKind) -> Result<ExitCode> {
     let (batch, output) = match report {
         ReportKind::Queues(args) => {
             let window = report_window(&args.report)?;
-            let engine = ctrlake_query::KpiEngine::open(&args.report.lake).await?;
+            let engine = open_engine(&args.report.lake, &args.report.engine, false).await?;
             let batch = engine.queue_daily(&window, &queue_options(&args)).await?;
             (batch, args.report.output)
         }
         ReportKind::Agents(args) => {
             let window = report_window(&args)?;
-            let engine = ctrlake_query::KpiEngine::open(&args.lake).await?;
+            let engine = open_engine(&args.lake, &args.engine, false).await?;
             (engine.agent_daily(&window).await?, args.output)
         }
         ReportKind::Intervals(args) => {
             let window = report_window(&args.queues.report)?;
-            let engine = ctrlake_query::KpiEngine::open(&args.queues.report.lake).await?;
+            let engine =
+                open_engine(&args.queues.report.lake, &args.queues.report.engine, false).await?;
             let batch = engine
                 .queue_intervals(&window, args.minutes, &queue_options(&args.queues))
                 .await?;
@@ -377,7 +450,7 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
 
 async fn sql(args: SqlArgs) -> Result<ExitCode> {
     let report = &args.views.queues.report;
-    let engine = ctrlake_query::KpiEngine::open(&report.lake).await?;
+    let engine = open_engine(&report.lake, &report.engine, args.allow_write).await?;
     let window = if report.date.is_none() && report.from.is_none() {
         let tz = ctrlake_query::udf::parse_time_zone(&report.tz).map_err(anyhow::Error::msg)?;
         engine.lake_window(tz).await?
@@ -458,7 +531,7 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
 }
 
 async fn contacts(args: ContactsArgs) -> Result<ExitCode> {
-    let engine = ctrlake_query::KpiEngine::open(&args.lake).await?;
+    let engine = open_engine(&args.lake, &args.engine, false).await?;
     let batch = match &args.chain {
         Some(id) => {
             let tz = ctrlake_query::udf::parse_time_zone(&args.tz).map_err(anyhow::Error::msg)?;
@@ -512,7 +585,7 @@ fn ingest_files(args: IngestFilesArgs) -> Result<ExitCode> {
         RawJson::Unmapped => RawJsonMode::Unmapped,
         RawJson::Full => RawJsonMode::FullRecord,
     };
-    let sources = resolve_sources(&args.inputs, runtime.handle())?;
+    let sources = resolve_sources(&args.inputs, runtime.handle());
     let lake = Lake::open(&args.lake)?;
     let total_bytes: Option<u64> = sources.iter().map(|s| s.size).sum();
     let progress = Arc::new(Progress::default());
@@ -557,6 +630,18 @@ fn print_summary(summary: &BackfillSummary, lake: &str) {
         summary.bytes_decoded as f64 / MB
     );
     println!("  bytes written        {:>12}", summary.bytes_written);
+    if summary.earlier_files_removed > 0 {
+        println!(
+            "  earlier files removed{:>12}  (written from these sources by earlier runs, replaced)",
+            summary.earlier_files_removed
+        );
+    }
+    if summary.stale_temporaries_removed > 0 {
+        println!(
+            "  stale temporaries    {:>12}  (left by interrupted runs, removed)",
+            summary.stale_temporaries_removed
+        );
+    }
     println!("  elapsed              {:>11.2}s", elapsed.as_secs_f64());
     println!(
         "  rate                 {:>12.0} records/s, {:.1} MB/s",

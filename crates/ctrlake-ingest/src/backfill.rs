@@ -21,7 +21,7 @@
 //!   builders' initial room.
 //! - **A file never mixes sources**: its name is the source and the byte range it covers.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,7 +34,7 @@ use memmap2::Mmap;
 use tokio::runtime::Handle;
 
 use crate::framing::find_cut;
-use crate::lake::{Lake, LakeError};
+use crate::lake::{CTR_TABLE, DEAD_LETTER_DIR, Lake, LakeError};
 use crate::origin::{Origin, fnv1a64};
 use crate::source::{Source, SourceError, SourceLocation};
 use crate::writer::{
@@ -116,6 +116,12 @@ pub struct BackfillSummary {
     pub elapsed: Duration,
     /// Sources that could not be read to the end (the bytes before the failure are ingested).
     pub source_errors: Vec<String>,
+    /// Files that earlier runs wrote from a source read whole in this run and that this run
+    /// did not write again (the source changed since): removed, so that a source's rows are
+    /// in the lake once.
+    pub earlier_files_removed: u64,
+    /// Temporary files left by writers killed before their rename, removed at the start.
+    pub stale_temporaries_removed: u64,
 }
 
 impl BackfillSummary {
@@ -135,7 +141,15 @@ struct Chunk {
     last: bool,
     content_tag: Option<u64>,
     /// Reading the source failed after this chunk's bytes.
-    read_error: Option<String>,
+    read_error: Option<ReadFailure>,
+}
+
+/// Why a source was not read to its end.
+enum ReadFailure {
+    /// It could not be opened at all (missing, permissions, a failed listing or GET).
+    Open(String),
+    /// Reading stopped after the chunk's bytes (a corrupt or cut-off gzip stream, I/O).
+    Read(String),
 }
 
 /// A chunk's bytes: read into a buffer (which the coordinator hands back to the reader for
@@ -242,6 +256,7 @@ enum Report {
         decoded: Result<DecodedRecords, EncodeError>,
     },
     Written {
+        path: object_store::path::Path,
         parquet: bool,
         rows: u64,
         bytes: u64,
@@ -263,6 +278,7 @@ pub fn backfill(
     progress: &Progress,
 ) -> Result<BackfillSummary, BackfillError> {
     let started = Instant::now();
+    let stale_temporaries_removed = lake.remove_stale_temporaries()?.len() as u64;
     let threads = options.threads.max(1);
     let (job_tx, job_rx) = crossbeam_channel::bounded::<Chunk>(threads * 2);
     let (write_tx, write_rx) = crossbeam_channel::unbounded::<WriteJob>();
@@ -278,7 +294,7 @@ pub fn backfill(
     }
     let abort = AtomicBool::new(false);
 
-    let mut summary = std::thread::scope(|scope| {
+    let (mut summary, written) = std::thread::scope(|scope| {
         {
             let job_tx = job_tx.clone();
             let report_tx = report_tx.clone();
@@ -316,10 +332,61 @@ pub fn backfill(
         for _ in report_rx.iter() {}
         result.map(|()| summary)
     })?;
+    summary.earlier_files_removed =
+        runtime.block_on(remove_earlier_files(sources, lake, &written))?;
+    summary.stale_temporaries_removed = stale_temporaries_removed;
     summary.sources = sources.len();
     summary.bytes_read = progress.bytes_read.load(Ordering::Relaxed);
     summary.elapsed = started.elapsed();
     Ok(summary)
+}
+
+/// Removes what earlier runs wrote from the sources this run read whole, where this run did
+/// not write the same file again: a source that grew or changed since then is cut at other
+/// byte ranges, and its old files would hold its rows a second time. A source this run could
+/// not read to its end keeps its earlier files (they may hold rows this run did not reach),
+/// and so do stdin sources (each stdin stream is its own source).
+///
+/// It runs after every file of the run is written: a crash before it leaves the earlier files
+/// beside the new ones (the `contacts` view still counts each contact once), and the next run
+/// of the same sources removes them.
+async fn remove_earlier_files(
+    sources: &[Source],
+    lake: &Lake,
+    written: &Written,
+) -> Result<u64, BackfillError> {
+    let prefixes: Vec<String> = sources
+        .iter()
+        .enumerate()
+        .filter(|(index, source)| {
+            !written.failed_sources.contains(index)
+                && matches!(
+                    source.location,
+                    SourceLocation::Local(_) | SourceLocation::Object { .. }
+                )
+        })
+        .map(|(_, source)| Origin::file_name_prefix(&source.uri))
+        .collect();
+    if prefixes.is_empty() {
+        return Ok(0);
+    }
+    let mut removed = 0;
+    for folder in [CTR_TABLE, DEAD_LETTER_DIR] {
+        for object in lake.list(&object_store::path::Path::from(folder)).await? {
+            let path = object.location;
+            let Some(name) = path.filename() else {
+                continue;
+            };
+            let from_a_source = prefixes
+                .iter()
+                .any(|prefix| Origin::is_file_name_of(name, prefix));
+            if from_a_source && !written.paths.contains(path.as_ref()) {
+                lake.delete(&path).await?;
+                removed += 1;
+            }
+        }
+    }
+    Ok(removed)
 }
 
 fn read_sources(
@@ -340,9 +407,14 @@ fn read_sources(
         seq: 0,
     };
     for (index, source) in sources.iter().enumerate() {
-        let more = match source.map()? {
-            Some(map) => reader.read_mapped(index, map),
-            None => reader.read_stream(index, source, runtime)?,
+        // A source that cannot be opened is dead-lettered and the others are read.
+        let more = match source.map() {
+            Ok(Some(map)) => reader.read_mapped(index, map),
+            Ok(None) => match reader.read_stream(index, source, runtime) {
+                Ok(more) => more,
+                Err(error) => reader.unreadable(index, error),
+            },
+            Err(error) => reader.unreadable(index, error),
         };
         if !more {
             break;
@@ -375,6 +447,24 @@ impl ChunkReader<'_> {
         chunk.seq = self.seq;
         self.seq += 1;
         self.job_tx.send(chunk).is_ok()
+    }
+
+    /// Queues an empty last chunk for a source that could not be opened, carrying the error;
+    /// `false` when reading must stop.
+    fn unreadable(&mut self, index: usize, error: impl std::fmt::Display) -> bool {
+        if self.credit().is_none() {
+            return false;
+        }
+        self.send(Chunk {
+            seq: 0,
+            source: index,
+            offset: 0,
+            len: 0,
+            bytes: ChunkBytes::Read(Vec::new()),
+            last: true,
+            content_tag: None,
+            read_error: Some(ReadFailure::Open(error.to_string())),
+        })
     }
 
     /// Queues the chunks of a memory-mapped source; `false` when reading must stop.
@@ -447,7 +537,7 @@ impl ChunkReader<'_> {
                 let want = target.saturating_sub(buf.len()) as u64;
                 let read = (&mut reader).take(want).read_to_end(&mut buf);
                 if let Err(error) = read {
-                    break (buf.len(), true, Some(error.to_string()));
+                    break (buf.len(), true, Some(ReadFailure::Read(error.to_string())));
                 }
                 // What was carried over can be longer than `target` (after a grown chunk).
                 let window = &buf[..buf.len().min(target)];
@@ -562,6 +652,7 @@ fn write(job: WriteJob, lake: &Lake, options: &BackfillOptions, runtime: &Handle
     let bytes = file.bytes.len() as u64;
     match runtime.block_on(lake.put(&file.path, file.bytes)) {
         Ok(()) => Report::Written {
+            path: file.path,
             parquet,
             rows: file.rows,
             bytes,
@@ -675,6 +766,16 @@ struct Coordinator<'a> {
     /// Chunks taken so far, in input order: the clock of [`PendingPartition::last_chunk`].
     chunks_taken: u64,
     summary: BackfillSummary,
+    /// Lake paths written by this run.
+    written: HashSet<String>,
+    /// Sources not read to their end.
+    failed_sources: HashSet<usize>,
+}
+
+/// What a finished run wrote, for [`remove_earlier_files`].
+struct Written {
+    paths: HashSet<String>,
+    failed_sources: HashSet<usize>,
 }
 
 impl<'a> Coordinator<'a> {
@@ -698,12 +799,21 @@ impl<'a> Coordinator<'a> {
             writes_outstanding: 0,
             chunks_taken: 0,
             summary: BackfillSummary::default(),
+            written: HashSet::new(),
+            failed_sources: HashSet::new(),
         }
     }
 
-    /// Closes the write queue (so workers end) and hands back the summary.
-    fn finish(self) -> BackfillSummary {
-        self.summary
+    /// Closes the write queue (so workers end) and hands back the summary and what
+    /// [`remove_earlier_files`] needs.
+    fn finish(self) -> (BackfillSummary, Written) {
+        (
+            self.summary,
+            Written {
+                paths: self.written,
+                failed_sources: self.failed_sources,
+            },
+        )
     }
 
     fn run(&mut self, reports: &Receiver<Report>) -> Result<(), BackfillError> {
@@ -722,6 +832,7 @@ impl<'a> Coordinator<'a> {
                     waiting.insert(chunk.seq, (chunk, decoded?));
                 }
                 Report::Written {
+                    path,
                     parquet,
                     rows,
                     bytes,
@@ -737,6 +848,7 @@ impl<'a> Coordinator<'a> {
                         self.summary.dead_letter_files += 1;
                     }
                     self.progress.files_written.fetch_add(1, Ordering::Relaxed);
+                    self.written.insert(path.to_string());
                 }
                 Report::WriteFailed(error) | Report::ReaderFailed(error) => return Err(error),
                 Report::ReaderDone { chunks } => total_chunks = Some(chunks),
@@ -800,12 +912,25 @@ impl<'a> Coordinator<'a> {
         }
         self.chunks_taken += 1;
         let mut letters = decoded.dead_letters;
-        if let Some(error) = &chunk.read_error {
+        if let Some(failure) = &chunk.read_error {
             let source = &self.sources[chunk.source];
-            self.summary.source_errors.push(format!(
-                "{}: reading stopped at byte {chunk_end}: {error}",
-                source.uri
-            ));
+            self.failed_sources.insert(chunk.source);
+            let (reason, detail) = match failure {
+                ReadFailure::Open(error) => (
+                    DeadLetterReason::UnreadableSource,
+                    format!("the source could not be read: {error}"),
+                ),
+                ReadFailure::Read(error) => (
+                    DeadLetterReason::Truncated,
+                    format!(
+                        "the source could not be read past byte {chunk_end} (after \
+                         decompression): {error}"
+                    ),
+                ),
+            };
+            self.summary
+                .source_errors
+                .push(format!("{}: {detail}", source.uri));
             // The unreadable rest of the source counts as one record read and dead-lettered,
             // so that read = written + dead-lettered still holds.
             self.summary.records_read += 1;
@@ -813,10 +938,8 @@ impl<'a> Coordinator<'a> {
                 source_uri: Arc::from(source.uri.as_str()),
                 source_offset: Some(chunk_end),
                 source_sequence_number: None,
-                reason: DeadLetterReason::Truncated,
-                detail: format!(
-                    "the source could not be read past byte {chunk_end} (after decompression): {error}"
-                ),
+                reason,
+                detail,
                 bytes: Vec::new(),
             });
         }

@@ -10,13 +10,13 @@
 
 pub mod backfill;
 pub mod framing;
-pub mod lake;
 pub mod origin;
 pub mod source;
 pub mod writer;
 
 pub use backfill::{BackfillError, BackfillOptions, BackfillSummary, Progress, backfill};
-pub use lake::{Lake, LakeError};
+pub use ctrlake_lake as lake;
+pub use ctrlake_lake::{Lake, LakeError};
 pub use origin::Origin;
 pub use source::{Source, SourceError, resolve_sources};
 pub use writer::{

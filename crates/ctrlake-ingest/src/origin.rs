@@ -28,6 +28,29 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The start of every file name of a file source read from `uri` (not stdin, whose names
+    /// also hash its content): `<stem>-<uri hash>-`.
+    pub fn file_name_prefix(uri: &str) -> String {
+        let stem = uri.rsplit('/').next().unwrap_or(uri);
+        format!("{}-{:016x}-", sanitize(stem, 48), fnv1a64(uri.as_bytes()))
+    }
+
+    /// Whether lake file `name` (with its extension) was named by [`Origin::file_name`] for a
+    /// file source whose names start with `prefix` ([`Origin::file_name_prefix`]).
+    pub fn is_file_name_of(name: &str, prefix: &str) -> bool {
+        let Some(rest) = name.strip_prefix(prefix) else {
+            return false;
+        };
+        let Some(range) = rest
+            .strip_suffix(".parquet")
+            .or_else(|| rest.strip_suffix(".ndjson"))
+        else {
+            return false;
+        };
+        let is_offset = |text: &str| text.len() >= 12 && text.bytes().all(|b| b.is_ascii_digit());
+        matches!(range.split_once('-'), Some((start, end)) if is_offset(start) && is_offset(end))
+    }
+
     /// The file name (without extension): `<stem>-<uri hash>-<start>-<end>` for files,
     /// `<stream>-<shard>-<first seq>-<last seq>` for shards. Only `[A-Za-z0-9._-]`.
     pub fn file_name(&self) -> String {
@@ -103,14 +126,54 @@ mod tests {
             start: 0,
             end: 4_194_304,
         };
-        assert_eq!(origin.file_name(), origin.clone().file_name());
+        // Pinned: a change to these names would make every re-run of a backfill write its
+        // rows again under new names beside the old ones.
         assert_eq!(
             origin.file_name(),
-            format!(
-                "ctr_stream-1-2026-03-02-01.gz-{:016x}-000000000000-000004194304",
-                fnv1a64(b"s3://archive/2026/03/02/ctr stream-1-2026-03-02-01.gz")
-            )
+            "ctr_stream-1-2026-03-02-01.gz-90ff207cebec4a48-000000000000-000004194304"
         );
+        let stdin = Origin::File {
+            uri: "stdin".to_owned(),
+            content_tag: Some(1),
+            start: 5,
+            end: 10,
+        };
+        assert_eq!(
+            stdin.file_name(),
+            "stdin-07ce0cad53efa57d-000000000005-000000000010"
+        );
+    }
+
+    #[test]
+    fn a_sources_files_are_recognised_by_their_prefix() {
+        let uri = "s3://archive/2026/03/02/ctr stream-1-2026-03-02-01.gz";
+        let prefix = Origin::file_name_prefix(uri);
+        assert_eq!(prefix, "ctr_stream-1-2026-03-02-01.gz-90ff207cebec4a48-");
+        let name = |start, end, ext: &str| {
+            let origin = Origin::File {
+                uri: uri.to_owned(),
+                content_tag: None,
+                start,
+                end,
+            };
+            format!("{}.{ext}", origin.file_name())
+        };
+        assert!(Origin::is_file_name_of(
+            &name(0, 4_194_304, "parquet"),
+            &prefix
+        ));
+        assert!(Origin::is_file_name_of(
+            &name(9, 1_000_000_000_000, "ndjson"),
+            &prefix
+        ));
+        assert!(!Origin::is_file_name_of(&name(0, 1, "tmp"), &prefix));
+        let other =
+            Origin::file_name_prefix("s3://archive/2026/03/03/ctr stream-1-2026-03-02-01.gz");
+        assert!(!Origin::is_file_name_of(&name(0, 1, "parquet"), &other));
+        assert!(!Origin::is_file_name_of(
+            &format!("{prefix}000000000000-x.parquet"),
+            &prefix
+        ));
     }
 
     #[test]

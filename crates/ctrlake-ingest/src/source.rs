@@ -24,7 +24,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::runtime::Handle;
 
-use crate::lake::s3_store;
+use ctrlake_lake::s3_store;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -32,6 +32,9 @@ const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 pub enum SourceError {
     #[error("{input}: no such file, directory or glob match")]
     NotFound { input: String },
+    /// `reason` names the input already.
+    #[error("{reason}")]
+    Unresolved { input: String, reason: String },
     #[error("{input}: invalid glob pattern: {source}")]
     Glob {
         input: String,
@@ -61,6 +64,9 @@ pub enum SourceLocation {
         store: Arc<dyn ObjectStore>,
         path: Path,
     },
+    /// An input that resolved to nothing readable (a missing path, a glob without match, an
+    /// S3 prefix that cannot be listed): the backfill dead-letters it and goes on.
+    Unresolved(String),
 }
 
 /// One input stream of CTRs.
@@ -87,25 +93,50 @@ impl std::fmt::Debug for Source {
 /// Resolves command-line inputs into sources: `-` is stdin, `s3://bucket/key` one object,
 /// `s3://bucket/prefix` every object under it, a directory every file under it (recursively,
 /// hidden files skipped), a pattern with `*`, `?` or `[` its glob matches.
-pub fn resolve_sources(inputs: &[String], runtime: &Handle) -> Result<Vec<Source>, SourceError> {
+///
+/// An input that resolves to nothing readable does not stop the others: it becomes a source
+/// whose location is [`SourceLocation::Unresolved`], with the reason, which the backfill
+/// dead-letters. Must be called outside the async runtime (it blocks on S3 listings).
+pub fn resolve_sources(inputs: &[String], runtime: &Handle) -> Vec<Source> {
     let mut sources = Vec::new();
     for input in inputs {
-        if input == "-" {
-            sources.push(Source {
+        let resolved = if input == "-" {
+            Ok(vec![Source {
                 uri: "stdin".to_owned(),
                 location: SourceLocation::Stdin,
                 size: None,
                 modified_ms: None,
-            });
+            }])
         } else if let Some(rest) = input.strip_prefix("s3://") {
-            sources.extend(runtime.block_on(resolve_s3(input, rest))?);
+            runtime.block_on(resolve_s3(input, rest))
         } else {
-            sources.extend(resolve_local(input)?);
+            resolve_local(input)
+        };
+        match resolved {
+            Ok(found) => sources.extend(found),
+            Err(error) => sources.push(Source {
+                uri: unresolved_uri(input),
+                location: SourceLocation::Unresolved(error.to_string()),
+                size: None,
+                modified_ms: None,
+            }),
         }
     }
     let mut seen = std::collections::HashSet::new();
     sources.retain(|s| seen.insert(s.uri.clone()));
-    Ok(sources)
+    sources
+}
+
+/// The URI of an input that could not be resolved: `s3://…` as given, a local path made
+/// absolute (not canonical: it may not exist) as a `file://` URL.
+fn unresolved_uri(input: &str) -> String {
+    if input.starts_with("s3://") || input.starts_with("file://") {
+        return input.to_owned();
+    }
+    std::path::absolute(input)
+        .ok()
+        .and_then(|path| url::Url::from_file_path(path).ok())
+        .map_or_else(|| input.to_owned(), String::from)
 }
 
 fn resolve_local(input: &str) -> Result<Vec<Source>, SourceError> {
@@ -113,7 +144,7 @@ fn resolve_local(input: &str) -> Result<Vec<Source>, SourceError> {
         input: input.to_owned(),
         source,
     };
-    let path = crate::lake::local_path(input);
+    let path = local_path(input);
     let mut files: Vec<PathBuf> = Vec::new();
     if path.is_dir() {
         for entry in walkdir::WalkDir::new(path)
@@ -226,6 +257,12 @@ impl Source {
                 })?)
             }
             SourceLocation::Stdin => Box::new(io::stdin()),
+            SourceLocation::Unresolved(reason) => {
+                return Err(SourceError::Unresolved {
+                    input: self.uri.clone(),
+                    reason: reason.clone(),
+                });
+            }
             SourceLocation::Object { store, path } => {
                 let stream = runtime
                     .block_on(store.get(path))
@@ -251,7 +288,7 @@ impl Source {
             source,
         })?;
         Ok(if head.starts_with(&GZIP_MAGIC) {
-            Box::new(flate2::bufread::MultiGzDecoder::new(buffered))
+            Box::new(GzipMembers::new(buffered))
         } else {
             Box::new(buffered)
         })
@@ -288,8 +325,83 @@ impl Source {
     }
 }
 
+/// A local path for a `file://` URL (percent-decoded) or a plain path (taken literally).
+fn local_path(input: &str) -> PathBuf {
+    if input.starts_with("file://")
+        && let Some(path) = url::Url::parse(input)
+            .ok()
+            .and_then(|url| url.to_file_path().ok())
+    {
+        return path;
+    }
+    PathBuf::from(input)
+}
+
 fn open_file(path: &FsPath) -> io::Result<std::fs::File> {
     std::fs::File::open(path)
+}
+
+/// The decompressed bytes of every gzip member in a stream, one after another (as
+/// `cat a.gz b.gz` makes), where zero bytes after a member are padding and end the stream:
+/// some tape and block-device tools, and files preallocated before a crash, pad archives with
+/// zeros, which are not a cut-off record. Anything else after a member is an error.
+struct GzipMembers<R: BufRead> {
+    /// The member being read; `None` once the stream has ended.
+    member: Option<flate2::bufread::GzDecoder<R>>,
+}
+
+impl<R: BufRead> GzipMembers<R> {
+    fn new(input: R) -> Self {
+        Self {
+            member: Some(flate2::bufread::GzDecoder::new(input)),
+        }
+    }
+}
+
+impl<R: BufRead> Read for GzipMembers<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        loop {
+            let Some(member) = self.member.as_mut() else {
+                return Ok(0);
+            };
+            let n = member.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            // The member ended: look at what follows it.
+            let Some(member) = self.member.take() else {
+                return Ok(0);
+            };
+            let mut input = member.into_inner();
+            let mut padding = false;
+            loop {
+                let rest = input.fill_buf()?;
+                if rest.is_empty() {
+                    return Ok(0);
+                }
+                let zeros = rest.iter().take_while(|&&b| b == 0).count();
+                if zeros == 0 {
+                    break;
+                }
+                padding = true;
+                input.consume(zeros);
+            }
+            if padding {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "non-zero bytes follow the zero padding after a gzip member",
+                ));
+            }
+            // The first byte only: the buffer may end inside the magic; the decoder checks it.
+            if input.fill_buf()?.first() != Some(&GZIP_MAGIC[0]) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "bytes after a gzip member are neither another gzip member nor zero padding",
+                ));
+            }
+            self.member = Some(flate2::bufread::GzDecoder::new(input));
+        }
+    }
 }
 
 struct CountingReader<R> {
@@ -325,5 +437,56 @@ impl Read for ObjectReader {
         buf[..n].copy_from_slice(&self.current[..n]);
         self.current.advance(n);
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Write as _;
+
+    use super::*;
+
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut encoder = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        encoder.write_all(text).expect("compress");
+        encoder.finish().expect("compress")
+    }
+
+    fn decompress(bytes: Vec<u8>) -> io::Result<Vec<u8>> {
+        // A small buffer, so that members and padding straddle its refills.
+        let mut reader = GzipMembers::new(BufReader::with_capacity(7, io::Cursor::new(bytes)));
+        let mut out = Vec::new();
+        reader.read_to_end(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn gzip_members_are_read_one_after_another_and_zero_padding_ends_them() {
+        let mut bytes = gzip(b"{\"a\":1}\n");
+        bytes.extend(gzip(b"{\"b\":2}\n"));
+        assert_eq!(
+            decompress(bytes.clone()).expect("two members"),
+            b"{\"a\":1}\n{\"b\":2}\n"
+        );
+        bytes.extend([0u8; 4096]);
+        assert_eq!(
+            decompress(bytes).expect("padded"),
+            b"{\"a\":1}\n{\"b\":2}\n"
+        );
+    }
+
+    #[test]
+    fn other_bytes_after_a_gzip_member_are_an_error() {
+        let mut garbage = gzip(b"{\"a\":1}\n");
+        garbage.extend(b"not gzip");
+        let error = decompress(garbage).expect_err("garbage after the member");
+        assert!(
+            error.to_string().contains("neither another gzip member"),
+            "{error}"
+        );
+        let mut after_padding = gzip(b"{\"a\":1}\n");
+        after_padding.extend([0, 0, 0, 7]);
+        let error = decompress(after_padding).expect_err("bytes after the padding");
+        assert!(error.to_string().contains("zero padding"), "{error}");
     }
 }

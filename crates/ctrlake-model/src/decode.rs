@@ -28,6 +28,21 @@ use crate::timestamp::parse_millis;
 /// The Kinesis record size limit; a larger CTR is dead-lettered as [`DeadLetterReason::TooLarge`].
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 
+/// The earliest timestamp a CTR can hold: 2017-01-01T00:00:00Z (Amazon Connect launched in
+/// March 2017). Earlier values are dead-lettered as [`DeadLetterReason::BadTimestamp`]: a
+/// `1970` or `0000` record once made the interval report enumerate every quarter hour since.
+pub const MIN_TIMESTAMP_MS: i64 = 1_483_228_800_000;
+/// The first instant no CTR timestamp may reach: 2100-01-01T00:00:00Z. Later values (a
+/// `9999-12-31` placeholder) are dead-lettered: they made a report window end in year 10000.
+pub const END_TIMESTAMP_MS: i64 = 4_102_444_800_000;
+/// The largest duration in seconds a CTR may carry: 366 days. Connect ends chats and tasks
+/// after at most 7 days (a callback's queue time can include days of waiting); anything near
+/// `i64::MAX` would overflow the reports' sums, so it is dead-lettered as
+/// [`DeadLetterReason::BadInteger`].
+pub const MAX_DURATION_S: i64 = 366 * 24 * 3600;
+/// The largest count (holds, connection attempts) a CTR may carry.
+pub const MAX_COUNT: i64 = 100_000;
+
 /// A string borrowed from the input when it has no escapes, owned otherwise.
 pub type Text<'a> = Cow<'a, str>;
 
@@ -415,9 +430,22 @@ impl<'a> PartialRecord<'a> {
     fn timestamp(&mut self, path: &str, value: Scalar<'a>) -> Option<i64> {
         match value {
             Scalar::Null => None,
-            Scalar::Str(text) => {
-                let parsed = parse_millis(&text);
-                if parsed.is_none() {
+            Scalar::Str(text) => match parse_millis(&text) {
+                Some(millis) if (MIN_TIMESTAMP_MS..END_TIMESTAMP_MS).contains(&millis) => {
+                    Some(millis)
+                }
+                Some(_) => {
+                    self.fail(
+                        DeadLetterReason::BadTimestamp,
+                        format!(
+                            "`{path}` is {:?}, outside the years 2017 to 2099 that a contact \
+                             trace record can hold (Amazon Connect began in 2017)",
+                            clip(&text)
+                        ),
+                    );
+                    None
+                }
+                None => {
                     self.fail(
                         DeadLetterReason::BadTimestamp,
                         format!(
@@ -425,9 +453,9 @@ impl<'a> PartialRecord<'a> {
                             clip(&text)
                         ),
                     );
+                    None
                 }
-                parsed
-            }
+            },
             other => {
                 self.fail(
                     DeadLetterReason::BadTimestamp,
@@ -441,10 +469,28 @@ impl<'a> PartialRecord<'a> {
         }
     }
 
+    /// A duration (`…Duration`, seconds, at most [`MAX_DURATION_S`]) or a count (at most
+    /// [`MAX_COUNT`]).
     fn integer(&mut self, path: &str, value: Scalar<'a>) -> Option<i64> {
+        let (limit, unit) = if path.ends_with("Duration") {
+            (MAX_DURATION_S, "seconds (366 days)")
+        } else {
+            (MAX_COUNT, "")
+        };
         match value {
             Scalar::Null => None,
-            Scalar::Unsigned(n) if i64::try_from(n).is_ok() => i64::try_from(n).ok(),
+            Scalar::Unsigned(n) => match i64::try_from(n) {
+                Ok(n) if n <= limit => Some(n),
+                _ => {
+                    self.fail(
+                        DeadLetterReason::BadInteger,
+                        format!("`{path}` is {n}, over the plausible maximum of {limit} {unit}")
+                            .trim_end()
+                            .to_owned(),
+                    );
+                    None
+                }
+            },
             other => {
                 self.fail(
                     DeadLetterReason::BadInteger,
@@ -467,9 +513,11 @@ impl<'a> PartialRecord<'a> {
         unmapped: &mut Vec<(Text<'a>, Unmapped<'a>)>,
     ) {
         match outcome {
-            ObjectOutcome::Object(inner) if inner.is_empty() => {}
-            ObjectOutcome::Object(inner) => unmapped.push((key, Unmapped::Object(inner))),
-            ObjectOutcome::Null => {}
+            ObjectOutcome::Object(inner) if inner.is_empty() => set_unmapped(unmapped, key, None),
+            ObjectOutcome::Object(inner) => {
+                set_unmapped(unmapped, key, Some(Unmapped::Object(inner)));
+            }
+            ObjectOutcome::Null => set_unmapped(unmapped, key, None),
             ObjectOutcome::Wrong(kind) => self.fail(
                 DeadLetterReason::BadNesting,
                 format!("`{path}` is {kind}, expected an object or null"),
@@ -504,6 +552,8 @@ impl<'a> PartialRecord<'a> {
         }
         macro_rules! object {
             ($path:literal, $object:expr) => {{
+                // A key given twice: the last value wins whole, as in JSON parsers.
+                self.clear($object);
                 let outcome = map.next_value_seed(ObjectSeed {
                     record: &mut *self,
                     object: $object,
@@ -687,10 +737,61 @@ impl<'a> PartialRecord<'a> {
             ),
             _ => {
                 let raw: &'a RawValue = map.next_value()?;
-                unmapped.push((key, Unmapped::Raw(raw)));
+                set_unmapped(unmapped, key, Some(Unmapped::Raw(raw)));
             }
         }
         Ok(())
+    }
+
+    /// Forgets what an earlier occurrence of `object`'s key set, so that when a record gives
+    /// a key twice the last value wins whole (fields only the first one had do not survive).
+    fn clear(&mut self, object: Object) {
+        let f = &mut self.fields;
+        match object {
+            Object::Top => {}
+            Object::Endpoint(slot) => *self.endpoint(slot) = Endpoint::default(),
+            Object::Queue => {
+                f.queue_name = None;
+                f.queue_arn = None;
+                f.queue_enqueue_timestamp = None;
+                f.queue_dequeue_timestamp = None;
+                f.queue_duration = None;
+            }
+            Object::Agent => {
+                f.agent_username = None;
+                f.agent_arn = None;
+                f.agent_connected_to_agent_timestamp = None;
+                f.agent_interaction_duration = None;
+                f.agent_customer_hold_duration = None;
+                f.agent_after_contact_work_duration = None;
+                f.agent_after_contact_work_start_timestamp = None;
+                f.agent_after_contact_work_end_timestamp = None;
+                f.agent_pause_duration = None;
+                f.agent_number_of_holds = None;
+                f.agent_longest_hold_duration = None;
+                f.agent_initiated_hold_duration = None;
+                self.clear(Object::RoutingProfile);
+                self.clear(Object::HierarchyGroups);
+            }
+            Object::RoutingProfile => {
+                f.agent_routing_profile_name = None;
+                f.agent_routing_profile_arn = None;
+            }
+            Object::HierarchyGroups => {
+                f.agent_hierarchy_group_names = Default::default();
+                f.agent_hierarchy_group_arns = Default::default();
+            }
+            Object::HierarchyLevel(index) => {
+                f.agent_hierarchy_group_names[index] = None;
+                f.agent_hierarchy_group_arns[index] = None;
+            }
+            Object::Recording => {
+                f.recording_location = None;
+                f.recording_status = None;
+                f.recording_type = None;
+                f.recording_deletion_reason = None;
+            }
+        }
     }
 
     fn endpoint(&mut self, slot: EndpointSlot) -> &mut Endpoint<'a> {
@@ -725,6 +826,61 @@ impl<'a> PartialRecord<'a> {
             }
         }
     }
+}
+
+/// Sets `key` of the unmapped fields to `value` (or removes it): a key given twice keeps only
+/// its last value, so `raw_json` never holds an object with a duplicate key.
+fn set_unmapped<'a>(
+    unmapped: &mut Vec<(Text<'a>, Unmapped<'a>)>,
+    key: Text<'a>,
+    value: Option<Unmapped<'a>>,
+) {
+    let earlier = unmapped.iter().position(|(k, _)| *k == key);
+    match (earlier, value) {
+        (Some(index), Some(value)) => unmapped[index].1 = value,
+        (Some(index), None) => {
+            unmapped.remove(index);
+        }
+        (None, Some(value)) => unmapped.push((key, value)),
+        (None, None) => {}
+    }
+}
+
+/// Keeps one entry per key, the last value at the first key's place (as a JSON parser's map
+/// would): Parquet readers such as DuckDB refuse a map with a key twice.
+fn dedup_last_wins<'a>(entries: &mut Vec<(Text<'a>, Text<'a>)>) {
+    if entries.len() < 2 {
+        return;
+    }
+    let mut duplicate = false;
+    if entries.len() <= 32 {
+        // A CTR's maps hold a dozen attributes: comparing pairs is cheaper than hashing.
+        for i in 1..entries.len() {
+            if entries[..i].iter().any(|(k, _)| *k == entries[i].0) {
+                duplicate = true;
+                break;
+            }
+        }
+    } else {
+        let mut seen = std::collections::HashSet::with_capacity(entries.len());
+        duplicate = !entries.iter().all(|(k, _)| seen.insert(k.clone()));
+    }
+    if !duplicate {
+        return;
+    }
+    let mut first_index: std::collections::HashMap<Text<'a>, usize> =
+        std::collections::HashMap::with_capacity(entries.len());
+    let mut kept: Vec<(Text<'a>, Text<'a>)> = Vec::with_capacity(entries.len());
+    for (key, value) in entries.drain(..) {
+        match first_index.get(&key) {
+            Some(&index) => kept[index].1 = value,
+            None => {
+                first_index.insert(key.clone(), kept.len());
+                kept.push((key, value));
+            }
+        }
+    }
+    *entries = kept;
 }
 
 fn clip(text: &str) -> String {
@@ -1006,7 +1162,10 @@ impl<'de> Visitor<'de> for StringMapSeed {
         }
         Ok(match bad {
             Some((key, kind)) => StringMap::BadValue { key, kind },
-            None => StringMap::Entries(entries),
+            None => {
+                dedup_last_wins(&mut entries);
+                StringMap::Entries(entries)
+            }
         })
     }
     fn visit_unit<E>(self) -> Result<Self::Value, E> {
@@ -1236,10 +1395,84 @@ mod tests {
             (with(r#""Attributes":{"a":{"b":"c"}}"#), BadMapValue),
             (with(r#""Attributes":["a"]"#), BadMapValue),
             (with(r#""Tags":{"a":null}"#), BadMapValue),
+            (with(r#""DisconnectTimestamp":"9999-12-31T23:59:59Z""#), BadTimestamp),
+            (with(r#""Queue":{"EnqueueTimestamp":"1970-01-01T00:00:00Z"}"#), BadTimestamp),
+            (with(r#""ScheduledTimestamp":"0000-01-01T00:00:00Z""#), BadTimestamp),
+            (with(r#""Queue":{"Duration":9223372036854775807}"#), BadInteger),
+            (with(r#""Agent":{"CustomerHoldDuration":18446744073709551615}"#), BadInteger),
+            (with(r#""Agent":{"AgentPauseDuration":31622401}"#), BadInteger),
+            (with(r#""AgentConnectionAttempts":100001"#), BadInteger),
         ];
         for (text, expected) in cases {
             assert_eq!(reason(&text), expected, "{text}");
         }
+    }
+
+    #[test]
+    fn timestamps_and_integers_at_the_plausible_bounds_are_kept() {
+        let at_bounds = with(
+            r#""DisconnectTimestamp":"2099-12-31T23:59:59.999Z","Queue":{"EnqueueTimestamp":"2017-01-01T00:00:00Z","Duration":31622400},"AgentConnectionAttempts":100000"#,
+        );
+        let record = decode(&at_bounds).expect("bounds are plausible");
+        assert_eq!(record.fields.disconnect_timestamp, Some(4_102_444_799_999));
+        assert_eq!(
+            record.fields.queue_enqueue_timestamp,
+            Some(1_483_228_800_000)
+        );
+        assert_eq!(record.fields.queue_duration, Some(31_622_400));
+        assert_eq!(record.fields.agent_connection_attempts, Some(100_000));
+        let too_early = r#"{"ContactId":"c","InitiationTimestamp":"2016-12-31T23:59:59Z","LastUpdateTimestamp":"2026-03-02T01:00:00Z"}"#;
+        let error = decode(too_early).expect_err("before 2017");
+        assert_eq!(
+            error.to_string(),
+            "bad_timestamp: `InitiationTimestamp` is \"2016-12-31T23:59:59Z\", outside the years \
+             2017 to 2099 that a contact trace record can hold (Amazon Connect began in 2017)"
+        );
+        let error = decode(&with(r#""Queue":{"Duration":9223372036854775807}"#)).expect_err("huge");
+        assert_eq!(
+            error.to_string(),
+            "bad_integer: `Queue.Duration` is 9223372036854775807, over the plausible maximum of \
+             31622400 seconds (366 days)"
+        );
+    }
+
+    #[test]
+    fn a_map_key_given_twice_keeps_its_last_value_at_its_first_place() {
+        let text = with(r#""Attributes":{"a":"1","b":"2","a":"3"}"#);
+        let record = decode(&text).expect("valid");
+        let attributes: Vec<(&str, &str)> = record
+            .fields
+            .attributes
+            .iter()
+            .flatten()
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect();
+        assert_eq!(attributes, [("a", "3"), ("b", "2")]);
+        // Over 32 entries the duplicates are found by hashing: the same rule.
+        let many: String = (0..40)
+            .map(|i| format!(r#""k{}":"{i}""#, i % 35))
+            .collect::<Vec<_>>()
+            .join(",");
+        let text = with(&format!(r#""Tags":{{{many}}}"#));
+        let record = decode(&text).expect("valid");
+        let tags = record.fields.tags.expect("tags");
+        assert_eq!(tags.len(), 35);
+        assert_eq!((tags[0].0.as_ref(), tags[0].1.as_ref()), ("k0", "35"));
+        assert_eq!((tags[34].0.as_ref(), tags[34].1.as_ref()), ("k34", "34"));
+    }
+
+    #[test]
+    fn an_object_or_unknown_key_given_twice_keeps_only_the_last() {
+        let text = with(
+            r#""Queue":{"Name":"First","Duration":5,"Extra":1},"X":1,"Queue":{"Name":"Second"},"X":2,"Y":{"a":1},"Y":null"#,
+        );
+        let record = decode(&text).expect("valid");
+        assert_eq!(record.fields.queue_name.as_deref(), Some("Second"));
+        assert_eq!(
+            record.fields.queue_duration, None,
+            "the last Queue has no Duration"
+        );
+        assert_eq!(record.raw_json.as_deref(), Some(r#"{"X":2,"Y":null}"#));
     }
 
     #[test]

@@ -31,11 +31,14 @@ pub enum DeadLetterReason {
     TooLarge,
     /// The record ends before its JSON object closes (a cut-off write or archive).
     Truncated,
+    /// A source could not be opened or read (permissions, a vanished file, a failed download):
+    /// the dead letter names the source and the error, and the run goes on with the others.
+    UnreadableSource,
 }
 
 impl DeadLetterReason {
     /// Every reason, in a stable order (used by summaries and tests).
-    pub const ALL: [DeadLetterReason; 11] = [
+    pub const ALL: [DeadLetterReason; 12] = [
         Self::InvalidJson,
         Self::InvalidUtf8,
         Self::NotAnObject,
@@ -47,6 +50,7 @@ impl DeadLetterReason {
         Self::BadMapValue,
         Self::TooLarge,
         Self::Truncated,
+        Self::UnreadableSource,
     ];
 
     /// The snake_case code written to dead-letter files.
@@ -63,6 +67,7 @@ impl DeadLetterReason {
             Self::BadMapValue => "bad_map_value",
             Self::TooLarge => "too_large",
             Self::Truncated => "truncated",
+            Self::UnreadableSource => "unreadable_source",
         }
     }
 }

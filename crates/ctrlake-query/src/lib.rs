@@ -18,7 +18,10 @@ pub mod reports;
 pub mod udf;
 
 use std::collections::HashMap;
+use std::num::NonZeroUsize;
 use std::sync::Arc;
+
+use futures::StreamExt;
 
 use chrono::NaiveDate;
 
@@ -30,7 +33,8 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
-use datafusion::execution::context::SessionContext;
+use datafusion::execution::context::{SQLOptions, SessionContext};
+use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, TrackConsumersPool};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SessionConfig};
 
@@ -50,6 +54,13 @@ pub enum QueryError {
     Open { location: String, message: String },
     #[error("{0}")]
     Invalid(String),
+    #[error(transparent)]
+    Lake(#[from] ctrlake_lake::LakeError),
+    #[error(
+        "the query exceeded the memory limit of {limit_mb} MB ({detail}); narrow it with a \
+         WHERE on dt or a LIMIT, or raise --memory-limit"
+    )]
+    MemoryLimit { limit_mb: usize, detail: String },
     #[error("writing the report: {0}")]
     Output(#[from] std::io::Error),
     #[error("writing Parquet: {0}")]
@@ -70,6 +81,23 @@ fn one_line(error: &datafusion::error::DataFusionError) -> String {
     }
 }
 
+/// A statement refused by the read-only [`SQLOptions`] says how its owner allows it.
+fn read_only_hint(error: datafusion::error::DataFusionError) -> QueryError {
+    let message = error.find_root().strip_backtrace();
+    if message.contains("not supported") && message.contains("DDL")
+        || message.contains("DML")
+        || message.contains("Statement not supported")
+    {
+        let first = message.lines().next().unwrap_or_default();
+        QueryError::Invalid(format!(
+            "{first}: ctrlake sql is read-only (queries only); the lake's owner can run \
+             statements that create, write or change settings with --allow-write"
+        ))
+    } else {
+        QueryError::DataFusion(error)
+    }
+}
+
 /// Bytes read from the end of a Parquet file to get its footer in one read. Lake footers are
 /// ~20 KB; DataFusion's default (512 KiB) read and faulted in half a megabyte per file while
 /// planning (measured: planning over 30 days of a 1M-contact lake 0.11 s -> 0.09 s).
@@ -83,30 +111,98 @@ const FOOTER_READ_BYTES: usize = 64 * 1024;
 /// memory: about 35 KB a file.
 const METADATA_CACHE_BYTES: usize = 512 << 20;
 
+/// What a query session may do and how much memory it may take.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Run statements that change something: DDL (`CREATE [EXTERNAL] TABLE`, `CREATE VIEW`,
+    /// `DROP`), DML (`INSERT`, `COPY ... TO`) and `SET`. Off by default: an analyst's SQL can
+    /// then neither read files outside the lake, nor write any, nor lift its own limits.
+    pub allow_write: bool,
+    /// Bytes that one session's operators (joins, sorts, aggregates; those that can spill to
+    /// disk do so first) and its collected results may hold. See [`default_memory_limit`].
+    pub memory_limit: usize,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            allow_write: false,
+            memory_limit: default_memory_limit(),
+        }
+    }
+}
+
+/// Half of the machine's memory (or of the container's limit, when lower): room for the
+/// reports of a large lake (10M contacts take ~1.2 GB) while a runaway query on a shared host
+/// stops with an error instead of taking the machine. 4 GiB where the size is unknown.
+pub fn default_memory_limit() -> usize {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|text| {
+            let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+            let kib: usize = line.split_whitespace().nth(1)?.parse().ok()?;
+            kib.checked_mul(1024)
+        });
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max")
+        .ok()
+        .and_then(|text| text.trim().parse::<usize>().ok());
+    match (meminfo, cgroup) {
+        (Some(total), Some(limit)) => total.min(limit) / 2,
+        (Some(total), None) => total / 2,
+        (None, Some(limit)) => limit / 2,
+        (None, None) => 4 << 30,
+    }
+}
+
 /// A query session over one lake.
 pub struct KpiEngine {
     ctx: SessionContext,
     /// `<lake>/ctr/`, the table's root.
     ctr_url: ListingTableUrl,
+    /// What statements [`KpiEngine::frame`] plans (read-only unless allowed).
+    sql_options: SQLOptions,
+    memory_limit: usize,
 }
 
 impl KpiEngine {
-    /// Opens the lake at `location` (a local directory or `s3://bucket/prefix`).
+    /// Opens the lake at `location` (a local directory or `s3://bucket/prefix`) for read-only
+    /// queries within [`default_memory_limit`].
     pub async fn open(location: &str) -> Result<Self, QueryError> {
+        Self::open_with(location, &EngineOptions::default()).await
+    }
+
+    /// Opens the lake at `location` with `options`.
+    pub async fn open_with(location: &str, engine: &EngineOptions) -> Result<Self, QueryError> {
         // DATAFUSION_* environment variables tune the session (e.g.
         // DATAFUSION_EXECUTION_TARGET_PARTITIONS); ctrlake only changes what it measured.
         let mut config = SessionConfig::from_env()?.with_information_schema(true);
         if std::env::var_os("DATAFUSION_EXECUTION_PARQUET_METADATA_SIZE_HINT").is_none() {
             config.options_mut().execution.parquet.metadata_size_hint = Some(FOOTER_READ_BYTES);
         }
+        // Operators that can spill (sorts, aggregates, some joins) share the limit fairly and
+        // spill to the OS temporary directory; the pool names the largest consumers when a
+        // query still does not fit.
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(engine.memory_limit),
+            NonZeroUsize::new(3).unwrap_or(NonZeroUsize::MIN),
+        );
         let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(pool))
             .with_cache_manager(
                 CacheManagerConfig::default().with_metadata_cache_limit(METADATA_CACHE_BYTES),
             )
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(config, runtime);
         let root = lake_root(&ctx, location)?;
-        let table_url = ListingTableUrl::parse(format!("{root}/ctr/"))?;
+        let ctr_url = root
+            .join(&format!("{}/", ctrlake_lake::CTR_TABLE))
+            .map_err(|e| QueryError::Open {
+                location: location.to_owned(),
+                message: e.to_string(),
+            })?;
+        // A URL, not a string: `ListingTableUrl::parse` would read `%20`, `#` or `?` in a
+        // directory's name as URL syntax and list another directory than `ingest` wrote.
+        let table_url = ListingTableUrl::try_new(ctr_url, None)?;
         let format =
             ParquetFormat::default().with_options(ctx.state().default_table_options().parquet);
         let options = ListingOptions::new(Arc::new(format))
@@ -128,9 +224,15 @@ impl KpiEngine {
         for function in udf::functions() {
             ctx.register_udf(function);
         }
+        let read_only = !engine.allow_write;
         Ok(Self {
             ctx,
             ctr_url: table_url,
+            sql_options: SQLOptions::new()
+                .with_allow_ddl(!read_only)
+                .with_allow_dml(!read_only)
+                .with_allow_statements(!read_only),
+            memory_limit: engine.memory_limit,
         })
     }
 
@@ -180,7 +282,42 @@ impl KpiEngine {
         sql: &str,
         params: &[(&str, ScalarValue)],
     ) -> Result<Vec<RecordBatch>, QueryError> {
-        Ok(self.frame(sql, params).await?.collect().await?)
+        self.collect(self.frame(sql, params).await?).await
+    }
+
+    /// Runs a planned query and collects its batches, counting them against the session's
+    /// memory limit (a result too large to hold ends with [`QueryError::MemoryLimit`] instead
+    /// of taking the machine's memory).
+    pub async fn collect(&self, frame: DataFrame) -> Result<Vec<RecordBatch>, QueryError> {
+        let mut stream = frame
+            .execute_stream()
+            .await
+            .map_err(|e| self.query_error(e))?;
+        let reservation =
+            MemoryConsumer::new("query result").register(&self.ctx.runtime_env().memory_pool);
+        let mut batches = Vec::new();
+        while let Some(batch) = stream.next().await {
+            let batch = batch.map_err(|e| self.query_error(e))?;
+            reservation
+                .try_grow(batch.get_array_memory_size())
+                .map_err(|e| self.query_error(e))?;
+            batches.push(batch);
+        }
+        Ok(batches)
+    }
+
+    /// A DataFusion error as a [`QueryError`]: running out of the memory limit gets its own
+    /// variant, which names the limit.
+    fn query_error(&self, error: datafusion::error::DataFusionError) -> QueryError {
+        match error.find_root() {
+            datafusion::error::DataFusionError::ResourcesExhausted(detail) => {
+                QueryError::MemoryLimit {
+                    limit_mb: self.memory_limit / 1_000_000,
+                    detail: detail.lines().next().unwrap_or_default().to_owned(),
+                }
+            }
+            _ => QueryError::DataFusion(error),
+        }
     }
 
     /// The physical plan of `sql` as text (`EXPLAIN`): shows which files a query reads.
@@ -204,7 +341,11 @@ impl KpiEngine {
         sql: &str,
         params: &[(&str, ScalarValue)],
     ) -> Result<DataFrame, QueryError> {
-        let mut frame = self.ctx.sql(sql).await?;
+        let mut frame = self
+            .ctx
+            .sql_with_options(sql, self.sql_options)
+            .await
+            .map_err(read_only_hint)?;
         if !params.is_empty() {
             let map: HashMap<String, _> = params
                 .iter()
@@ -216,28 +357,30 @@ impl KpiEngine {
     }
 }
 
-/// The lake root as a URL DataFusion can list, registering an S3 store when needed.
-fn lake_root(ctx: &SessionContext, location: &str) -> Result<String, QueryError> {
-    let open_error = |message: String| QueryError::Open {
+/// The lake root as a URL DataFusion can list (parsed as `ingest` parses it, by
+/// [`ctrlake_lake::LakeLocation`]), registering an S3 store when needed.
+fn lake_root(ctx: &SessionContext, location: &str) -> Result<url::Url, QueryError> {
+    let lake = ctrlake_lake::Lake::open_existing(location).map_err(|e| QueryError::Open {
         location: location.to_owned(),
-        message,
-    };
-    if let Some(rest) = location.strip_prefix("s3://") {
-        let bucket = rest.split('/').next().unwrap_or(rest);
-        // The same S3 client settings as the writer's (credentials and endpoint from the
-        // environment, path-style requests).
-        let store =
-            ctrlake_ingest::lake::s3_store(bucket).map_err(|e| open_error(e.to_string()))?;
-        let url =
+        message: match e {
+            ctrlake_lake::LakeError::Open { source, .. } => source.to_string(),
+            other => other.to_string(),
+        },
+    })?;
+    let url = lake.url().clone();
+    if let ctrlake_lake::LakeLocation::S3 { bucket, .. } =
+        ctrlake_lake::LakeLocation::parse(location)?
+    {
+        // The writer's S3 client (credentials and endpoint from the environment, path-style
+        // requests), registered for the bucket: the URL's path is the prefix.
+        let open_error = |message: String| QueryError::Open {
+            location: location.to_owned(),
+            message,
+        };
+        let store = ctrlake_lake::s3_store(&bucket).map_err(|e| open_error(e.to_string()))?;
+        let bucket_url =
             url::Url::parse(&format!("s3://{bucket}")).map_err(|e| open_error(e.to_string()))?;
-        ctx.register_object_store(&url, store);
-        return Ok(location.trim_end_matches('/').to_owned());
+        ctx.register_object_store(&bucket_url, store);
     }
-    // A plain path or a percent-encoded file:// URL, read exactly as `ingest` reads it.
-    let path = ctrlake_ingest::lake::local_path(location);
-    let absolute = std::fs::canonicalize(&path)
-        .map_err(|e| open_error(format!("{e} (ingest something into it first)")))?;
-    Ok(format!("file://{}", absolute.display())
-        .trim_end_matches('/')
-        .to_owned())
+    Ok(url)
 }

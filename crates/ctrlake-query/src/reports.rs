@@ -185,7 +185,14 @@ impl KpiEngine {
         sql: &str,
         params: &[(&str, ScalarValue)],
     ) -> Result<RecordBatch, QueryError> {
-        collect_single(self.frame(sql, params).await?).await
+        self.collect_single(self.frame(sql, params).await?).await
+    }
+
+    /// Runs a query and joins its batches into one.
+    async fn collect_single(&self, frame: DataFrame) -> Result<RecordBatch, QueryError> {
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let batches = self.collect(frame).await?;
+        Ok(concat_batches(&schema, &batches)?)
     }
 
     /// `report queues`: KPIs per local day and queue.
@@ -259,7 +266,7 @@ impl KpiEngine {
         // replace the engine's shared catalog, and with it `ctr_raw`.)
         let (mut state, plan) = self.frame(CONTACT_CHAIN_SQL, &params).await?.into_parts();
         state.config_mut().options_mut().optimizer.repartition_joins = false;
-        collect_single(DataFrame::new(state, plan)).await
+        self.collect_single(DataFrame::new(state, plan)).await
     }
 
     /// `report agents`: KPIs per local day and agent.
@@ -328,13 +335,6 @@ fn queue_intervals_params(
         ),
     ]);
     Ok(params)
-}
-
-/// Runs a query and joins its batches into one.
-async fn collect_single(frame: DataFrame) -> Result<RecordBatch, QueryError> {
-    let schema = Arc::new(frame.schema().as_arrow().clone());
-    let batches = frame.collect().await?;
-    Ok(concat_batches(&schema, &batches)?)
 }
 
 /// Rows come ordered by (date, queue, threshold_s) with every threshold present for every
