@@ -12,6 +12,7 @@
 //!
 //! This crate only reads the lake; writing is `ctrlake-ingest`'s job.
 
+pub mod lake_files;
 pub mod newest;
 pub mod render;
 pub mod reports;
@@ -56,6 +57,11 @@ pub enum QueryError {
     Invalid(String),
     #[error(transparent)]
     Lake(#[from] ctrlake_lake::LakeError),
+    #[error(
+        "cannot read lake file {file}: {problem}; every query over its partition fails until \
+         it is moved out of the lake (ctrlake writes no such file)"
+    )]
+    BadLakeFile { file: String, problem: String },
     #[error(
         "the query exceeded the memory limit of {limit_mb} MB ({detail}); narrow it with a \
          WHERE on dt or a LIMIT, or raise --memory-limit"
@@ -289,21 +295,52 @@ impl KpiEngine {
     /// memory limit (a result too large to hold ends with [`QueryError::MemoryLimit`] instead
     /// of taking the machine's memory).
     pub async fn collect(&self, frame: DataFrame) -> Result<Vec<RecordBatch>, QueryError> {
-        let mut stream = frame
-            .execute_stream()
-            .await
-            .map_err(|e| self.query_error(e))?;
+        let mut stream = match frame.execute_stream().await {
+            Ok(stream) => stream,
+            Err(error) => return Err(self.failure(error).await),
+        };
         let reservation =
             MemoryConsumer::new("query result").register(&self.ctx.runtime_env().memory_pool);
         let mut batches = Vec::new();
         while let Some(batch) = stream.next().await {
-            let batch = batch.map_err(|e| self.query_error(e))?;
-            reservation
-                .try_grow(batch.get_array_memory_size())
-                .map_err(|e| self.query_error(e))?;
+            let batch = match batch {
+                Ok(batch) => batch,
+                Err(error) => return Err(self.failure(error).await),
+            };
+            if let Err(error) = reservation.try_grow(batch.get_array_memory_size()) {
+                return Err(self.failure(error).await);
+            }
             batches.push(batch);
         }
         Ok(batches)
+    }
+
+    /// [`KpiEngine::query_error`], and for an error that may come from one bad lake file
+    /// (a corrupt footer, a column of another type), the file and what is wrong with it.
+    async fn failure(&self, error: datafusion::error::DataFusionError) -> QueryError {
+        let error = self.query_error(error);
+        let QueryError::DataFusion(inner) = &error else {
+            return error;
+        };
+        if !lake_files::may_be_a_bad_file(&inner.to_string()) {
+            return error;
+        }
+        let Ok(store) = self.ctx.runtime_env().object_store(&self.ctr_url) else {
+            return error;
+        };
+        let schema = ctrlake_model::lake_schema();
+        match lake_files::first_unreadable_file(store, self.ctr_url.prefix(), &schema).await {
+            Some((path, problem)) => {
+                let file = match url::Url::parse(self.ctr_url.as_str()) {
+                    Ok(url) if url.scheme() == "s3" => {
+                        format!("s3://{}/{path}", url.host_str().unwrap_or_default())
+                    }
+                    _ => format!("/{path}"),
+                };
+                QueryError::BadLakeFile { file, problem }
+            }
+            None => error,
+        }
     }
 
     /// A DataFusion error as a [`QueryError`]: running out of the memory limit gets its own
@@ -311,9 +348,12 @@ impl KpiEngine {
     fn query_error(&self, error: datafusion::error::DataFusionError) -> QueryError {
         match error.find_root() {
             datafusion::error::DataFusionError::ResourcesExhausted(detail) => {
+                let first = detail.lines().next().unwrap_or_default();
+                // "Additional allocation failed for X with top memory consumers …: " + a list.
+                let what = first.split(" with top memory consumers").next().unwrap_or(first);
                 QueryError::MemoryLimit {
                     limit_mb: self.memory_limit / 1_000_000,
-                    detail: detail.lines().next().unwrap_or_default().to_owned(),
+                    detail: what.trim().to_lowercase(),
                 }
             }
             _ => QueryError::DataFusion(error),
