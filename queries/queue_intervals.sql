@@ -20,7 +20,7 @@ WITH queued AS (
     SELECT local_interval_start(queue_enqueue_timestamp, $tz, $minutes) AS interval_start,
            local_date(queue_enqueue_timestamp, $tz) AS date,
            queue_name AS queue,
-           queue_duration AS d,
+           CASE WHEN queue_duration BETWEEN 0 AND 31622400 THEN queue_duration END AS d,
            agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            next_contact_id,
            transfer_completed_timestamp IS NOT NULL AS transferred_out,
@@ -28,12 +28,12 @@ WITH queued AS (
              AND transfer_completed_timestamp IS NULL
              AND transferred_to_endpoint_address IS NULL
              AND transferred_to_endpoint_type IS NULL AS no_follow_up,
-           coalesce(agent_interaction_duration, 0) AS interaction,
-           coalesce(agent_customer_hold_duration, 0) AS hold,
-           coalesce(agent_after_contact_work_duration, 0) AS acw,
-           coalesce(agent_pause_duration, 0) AS pause,
-           coalesce(agent_number_of_holds, 0) >= 1 AS put_on_hold,
-           coalesce(agent_connection_attempts, 0) AS attempts
+           coalesce(CASE WHEN agent_interaction_duration BETWEEN 0 AND 31622400 THEN agent_interaction_duration END, 0) AS interaction,
+           coalesce(CASE WHEN agent_customer_hold_duration BETWEEN 0 AND 31622400 THEN agent_customer_hold_duration END, 0) AS hold,
+           coalesce(CASE WHEN agent_after_contact_work_duration BETWEEN 0 AND 31622400 THEN agent_after_contact_work_duration END, 0) AS acw,
+           coalesce(CASE WHEN agent_pause_duration BETWEEN 0 AND 31622400 THEN agent_pause_duration END, 0) AS pause,
+           coalesce(CASE WHEN agent_number_of_holds BETWEEN 0 AND 100000 THEN agent_number_of_holds END, 0) >= 1 AS put_on_hold,
+           coalesce(CASE WHEN agent_connection_attempts BETWEEN 0 AND 100000 THEN agent_connection_attempts END, 0) AS attempts
     FROM contacts
     WHERE dt BETWEEN $dt_scan_from AND $dt_to
       AND queue_enqueue_timestamp IS NOT NULL

@@ -19,9 +19,15 @@ use parquet::file::metadata::ParquetMetaDataReader;
 
 /// Whether a query error can come from one bad file rather than from the query.
 pub fn may_be_a_bad_file(message: &str) -> bool {
-    ["Parquet error", "Arrow error", "non-nullable", "Corrupt", "Invalid Parquet"]
-        .iter()
-        .any(|sign| message.contains(sign))
+    [
+        "Parquet error",
+        "Arrow error",
+        "non-nullable",
+        "Corrupt",
+        "Invalid Parquet",
+    ]
+    .iter()
+    .any(|sign| message.contains(sign))
 }
 
 /// The first `.parquet` file under `prefix` that the lake's schema cannot be read from, with

@@ -243,7 +243,9 @@ impl KpiEngine {
     }
 
     /// The first and last `dt` partition of the lake (from the listing of `ctr/`, no file is
-    /// read), or `None` for an empty lake.
+    /// read), or `None` for an empty lake. Partitions outside the years a CTR can hold (which
+    /// only a file from elsewhere or an older ctrlake can have made) are left out, so that a
+    /// `9999-12-31` folder cannot stretch the whole-lake window to year 10000.
     pub async fn partition_dates(&self) -> Result<Option<(NaiveDate, NaiveDate)>, QueryError> {
         let store = self.ctx.runtime_env().object_store(&self.ctr_url)?;
         let listing = store
@@ -253,6 +255,11 @@ impl KpiEngine {
         let dates = listing.common_prefixes.iter().filter_map(|prefix| {
             let date = prefix.filename()?.strip_prefix("dt=")?;
             NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()
+        });
+        let (first_day, last_day) = reports::supported_days();
+        let dates = dates.filter(|date| {
+            (first_day.succ_opt().unwrap_or(first_day)..=last_day.pred_opt().unwrap_or(last_day))
+                .contains(date)
         });
         Ok(dates.fold(None, |range, date| match range {
             None => Some((date, date)),
@@ -350,7 +357,10 @@ impl KpiEngine {
             datafusion::error::DataFusionError::ResourcesExhausted(detail) => {
                 let first = detail.lines().next().unwrap_or_default();
                 // "Additional allocation failed for X with top memory consumers …: " + a list.
-                let what = first.split(" with top memory consumers").next().unwrap_or(first);
+                let what = first
+                    .split(" with top memory consumers")
+                    .next()
+                    .unwrap_or(first);
                 QueryError::MemoryLimit {
                     limit_mb: self.memory_limit / 1_000_000,
                     detail: what.trim().to_lowercase(),

@@ -38,6 +38,17 @@ pub const CALLBACK_LOOKAHEAD_DAYS: i64 = 7;
 /// midnight UTC can be enqueued (or answered) on the window's first day (**choice**).
 pub const SCAN_LOOKBACK_DAYS: i64 = 1;
 
+/// The first and last local day a report can cover: the years a CTR's timestamps can hold
+/// (`ctrlake_model::decode::MIN_TIMESTAMP_MS` .. `END_TIMESTAMP_MS`) with a day to spare for
+/// time zones. The bounds keep every partition name a four-digit year, so `dt` compares as
+/// text in date order, and keep a window from enumerating centuries of intervals.
+pub fn supported_days() -> (NaiveDate, NaiveDate) {
+    (
+        NaiveDate::from_ymd_opt(2016, 12, 31).unwrap_or(NaiveDate::MIN),
+        NaiveDate::from_ymd_opt(2100, 1, 1).unwrap_or(NaiveDate::MAX),
+    )
+}
+
 /// Local calendar days `from..=to` in a time zone.
 #[derive(Debug, Clone)]
 pub struct ReportWindow {
@@ -48,6 +59,13 @@ pub struct ReportWindow {
 
 impl ReportWindow {
     pub fn new(tz: Tz, from: NaiveDate, to: NaiveDate) -> Result<Self, QueryError> {
+        let (first, last) = supported_days();
+        if from < first || to > last {
+            return Err(QueryError::Invalid(format!(
+                "{from} to {to}: reports cover days from {first} to {last} (a contact trace \
+                 record's timestamps are from 2017 to 2099)"
+            )));
+        }
         if to < from {
             return Err(QueryError::Invalid(format!(
                 "--to {to} is before --from {from}"
@@ -410,6 +428,16 @@ mod tests {
             window.partitions(),
             ("2026-03-08".to_owned(), "2026-03-09".to_owned())
         );
+    }
+
+    #[test]
+    fn windows_outside_the_years_of_ctrs_are_rejected() {
+        for (from, to) in [("1970-01-01", "2026-03-01"), ("2026-03-01", "9999-12-31")] {
+            let error = ReportWindow::new(chrono_tz::UTC, date(from), date(to))
+                .expect_err("outside")
+                .to_string();
+            assert!(error.contains("from 2016-12-31 to 2100-01-01"), "{error}");
+        }
     }
 
     #[test]
