@@ -6,6 +6,7 @@ odd lake paths and bad lake files (issue 17). Inputs are in fixtures/hostile/ (s
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -273,6 +274,30 @@ def test_zero_padding_after_a_gzip_member_is_not_a_record(tmp_path):
     assert summary["_returncode"] == 0
     assert summary["records written"] == 2
     assert summary["records dead-lettered"] == 0
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_record_over_the_largest_chunk_is_one_too_large_dead_letter(tmp_path, compressed):
+    """64 MiB is the most a chunk grows to; a longer record is read past, not split."""
+    lines = CTR_FILES[0].read_text().splitlines()
+    huge = json.loads(lines[0])
+    huge["ContactId"] = "huge-record"
+    huge["Attributes"] = {"dump": "{x}\n" * (17 << 20)}  # 68 MiB of JSON-escaped text
+    huge_line = json.dumps(huge, separators=(",", ":"))
+    text = f"{lines[0]}\n{huge_line}\n{lines[-1]}\n".encode()
+    source = tmp_path / ("big.ndjson.gz" if compressed else "big.ndjson")
+    source.write_bytes(gzip.compress(text, compresslevel=1) if compressed else text)
+    lake = tmp_path / "lake"
+    summary = ingest([source], lake)
+    assert summary["records read"] == 3
+    assert summary["records written"] == 2
+    assert summary["dead_letter_reasons"] == {"too_large": 1}
+    [letter] = read_dead_letters(lake)
+    start = len(lines[0]) + 1
+    assert letter["source_offset"] == start
+    assert f"bytes {start}..{start + len(huge_line)} of the source" in letter["detail"]
+    assert letter["length"] == 1 << 20
+    assert text[start:].startswith(letter["record"].encode()[:1000])
 
 
 # --- Files others read ----------------------------------------------------------------------

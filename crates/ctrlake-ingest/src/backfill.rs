@@ -33,7 +33,7 @@ use ctrlake_model::DeadLetterReason;
 use memmap2::Mmap;
 use tokio::runtime::Handle;
 
-use crate::framing::find_cut;
+use crate::framing::{complete_prefix, find_cut, first_cut};
 use crate::lake::{CTR_TABLE, DEAD_LETTER_DIR, Lake, LakeError};
 use crate::origin::{Origin, fnv1a64};
 use crate::source::{Source, SourceError, SourceLocation};
@@ -142,6 +142,10 @@ struct Chunk {
     content_tag: Option<u64>,
     /// Reading the source failed after this chunk's bytes.
     read_error: Option<ReadFailure>,
+    /// The chunk is one record too large for any chunk, of this many bytes (`len` also counts
+    /// the blanks after it); `bytes` holds its first [`OVERSIZED_SAMPLE_BYTES`] (read) or all
+    /// of it (mapped).
+    oversized: Option<u64>,
 }
 
 /// Why a source was not read to its end.
@@ -215,7 +219,20 @@ enum ChunkEnd {
     At(usize),
     /// No record starts in the window: look again with a window of this size.
     Grow(usize),
+    /// No record starts within `max_chunk_bytes`: the bytes up to the next record start are one
+    /// record too large for any chunk (see [`Oversized`]).
+    Oversized,
 }
+
+/// How much of a record too large for any chunk its dead letter keeps: the Kinesis record
+/// limit, which no CTR exceeds. The dead letter names the byte range of the whole record in
+/// its source, and memory stays bounded however large the record is.
+const OVERSIZED_SAMPLE_BYTES: usize = ctrlake_model::MAX_RECORD_BYTES;
+
+/// When a stream is scanned for the end of an oversized record, this many bytes at the end of
+/// each window are scanned again with the next one, so that a record start cut by the window's
+/// end is still found (any record of up to this size).
+const OVERSIZED_SCAN_OVERLAP: usize = 2 * ctrlake_model::MAX_RECORD_BYTES;
 
 /// Cuts chunks the same way whether the source is read or mapped, so that the same bytes make
 /// the same files under the same names. `window` holds the next `target` bytes of the source,
@@ -227,7 +244,10 @@ fn chunk_end(window: &[u8], target: usize, max_chunk_bytes: usize) -> ChunkEnd {
     match find_cut(window) {
         Some(cut) => ChunkEnd::At(cut),
         None if window.len() < max_chunk_bytes => ChunkEnd::Grow((target * 2).min(max_chunk_bytes)),
-        None => ChunkEnd::At(window.len()),
+        None => match complete_prefix(window) {
+            0 => ChunkEnd::Oversized,
+            records => ChunkEnd::At(records),
+        },
     }
 }
 
@@ -464,6 +484,7 @@ impl ChunkReader<'_> {
             last: true,
             content_tag: None,
             read_error: Some(ReadFailure::Open(error.to_string())),
+            oversized: None,
         })
     }
 
@@ -476,12 +497,20 @@ impl ChunkReader<'_> {
                 return false;
             }
             let mut target = self.options.chunk_bytes;
-            let (end, last) = loop {
+            let (end, last, oversized) = loop {
                 let window = &map[offset..map.len().min(offset + target)];
                 match chunk_end(window, target, self.options.max_chunk_bytes) {
-                    ChunkEnd::Last => break (map.len(), true),
-                    ChunkEnd::At(cut) => break (offset + cut, false),
+                    ChunkEnd::Last => break (map.len(), true, None),
+                    ChunkEnd::At(cut) => break (offset + cut, false, None),
                     ChunkEnd::Grow(bigger) => target = bigger,
+                    ChunkEnd::Oversized => {
+                        let (end, last) = match first_cut(&map[offset..], 1) {
+                            Some(cut) => (offset + cut, false),
+                            None => (map.len(), true),
+                        };
+                        let blanks = trailing_blanks(&map[offset..end]);
+                        break (end, last, Some((end - offset - blanks) as u64));
+                    }
                 }
             };
             self.progress
@@ -500,6 +529,7 @@ impl ChunkReader<'_> {
                 last,
                 content_tag: None,
                 read_error: None,
+                oversized,
             };
             offset = end;
             if !self.send(chunk) {
@@ -532,6 +562,7 @@ impl ChunkReader<'_> {
             buf.extend_from_slice(&carry);
             carry.clear();
             let mut target = self.options.chunk_bytes;
+            let mut oversized = None;
             let (cut, last, read_error) = loop {
                 buf.reserve(target.saturating_sub(buf.len()));
                 let want = target.saturating_sub(buf.len()) as u64;
@@ -545,6 +576,14 @@ impl ChunkReader<'_> {
                     ChunkEnd::Last => break (buf.len(), true, None),
                     ChunkEnd::At(cut) => break (cut, false, None),
                     ChunkEnd::Grow(bigger) => target = bigger,
+                    ChunkEnd::Oversized => {
+                        if matches!(source.location, SourceLocation::Stdin) {
+                            content_tag.get_or_insert_with(|| fnv1a64(&buf));
+                        }
+                        let (scan, end) = self.skip_oversized(&mut reader, &mut buf);
+                        oversized = Some(scan);
+                        break end;
+                    }
                 }
             };
             if matches!(source.location, SourceLocation::Stdin) && content_tag.is_none() {
@@ -552,7 +591,15 @@ impl ChunkReader<'_> {
             }
             carry.extend_from_slice(&buf[cut..]);
             buf.truncate(cut);
-            let len = buf.len() as u64;
+            let mut record_len = None;
+            let len = match oversized {
+                Some(OversizedScan { len, sample }) => {
+                    record_len = Some(len - trailing_blanks(&buf) as u64);
+                    buf = sample;
+                    len
+                }
+                None => buf.len() as u64,
+            };
             let chunk = Chunk {
                 seq: 0,
                 source: index,
@@ -562,6 +609,7 @@ impl ChunkReader<'_> {
                 last,
                 content_tag,
                 read_error,
+                oversized: record_len,
             };
             offset += len;
             if !self.send(chunk) {
@@ -571,6 +619,65 @@ impl ChunkReader<'_> {
                 return Ok(true);
             }
         }
+    }
+}
+
+/// How many spaces, tabs, carriage returns and newlines end `bytes`.
+fn trailing_blanks(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .rev()
+        .take_while(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
+        .count()
+}
+
+/// A record too large for any chunk, read past in a stream.
+struct OversizedScan {
+    /// Its length in bytes.
+    len: u64,
+    /// Its first [`OVERSIZED_SAMPLE_BYTES`].
+    sample: Vec<u8>,
+}
+
+impl ChunkReader<'_> {
+    /// Reads past a record that starts `buf` and is too large for any chunk (`buf` holds
+    /// `max_chunk_bytes` without a record start), window by window, keeping only its first
+    /// bytes. Returns the record and `(cut, last, read_error)` for the loop in
+    /// [`ChunkReader::read_stream`]: `buf[cut..]` is what follows the record.
+    fn skip_oversized(
+        &self,
+        reader: &mut impl Read,
+        buf: &mut Vec<u8>,
+    ) -> (OversizedScan, (usize, bool, Option<ReadFailure>)) {
+        let sample = buf[..buf.len().min(OVERSIZED_SAMPLE_BYTES)].to_vec();
+        let mut skipped = 0u64;
+        let mut scan_from = 1;
+        let end = loop {
+            if let Some(cut) = first_cut(buf, scan_from) {
+                break (cut, false, None);
+            }
+            // Keep the window's end (a record start may be cut by it), drop the rest.
+            let keep = buf.len().min(OVERSIZED_SCAN_OVERLAP);
+            let drop = buf.len() - keep;
+            skipped += drop as u64;
+            buf.drain(..drop);
+            scan_from = 1;
+            let want = self.options.max_chunk_bytes as u64;
+            match reader.take(want).read_to_end(buf) {
+                Ok(0) => break (buf.len(), true, None),
+                Ok(_) => {}
+                Err(error) => {
+                    break (buf.len(), true, Some(ReadFailure::Read(error.to_string())));
+                }
+            }
+        };
+        // `buf` now starts inside the record (or with it): its bytes before the cut are the
+        // record's last ones.
+        let scan = OversizedScan {
+            len: skipped + end.0 as u64,
+            sample,
+        };
+        (scan, end)
     }
 }
 
@@ -609,6 +716,11 @@ fn work(
             continue;
         }
         let report = match job {
+            Err(chunk) if chunk.oversized.is_some() => {
+                let decoded = Ok(oversized_record(&chunk, &uris[chunk.source], options));
+                chunk.bytes.release();
+                Report::Decoded { chunk, decoded }
+            }
             Err(chunk) => {
                 let source = &sources[chunk.source];
                 let decoded = decode_bytes(
@@ -626,6 +738,32 @@ fn work(
         if report_tx.send(report).is_err() {
             return;
         }
+    }
+}
+
+/// The one dead letter of a record too large for any chunk.
+fn oversized_record(chunk: &Chunk, uri: &Arc<str>, options: &BackfillOptions) -> DecodedRecords {
+    let sample = &chunk.bytes[..chunk.bytes.len().min(OVERSIZED_SAMPLE_BYTES)];
+    let record_len = chunk.oversized.unwrap_or(chunk.len);
+    DecodedRecords {
+        partitions: BTreeMap::new(),
+        dead_letters: vec![DeadLetter {
+            source_uri: Arc::clone(uri),
+            source_offset: Some(chunk.offset),
+            source_sequence_number: None,
+            reason: DeadLetterReason::TooLarge,
+            detail: format!(
+                "bytes {}..{} of the source are one record of {} bytes, over the {} MiB a chunk \
+                 can hold (and the 1 MiB Kinesis record limit); its first {} bytes are kept here",
+                chunk.offset,
+                chunk.offset + record_len,
+                record_len,
+                options.max_chunk_bytes >> 20,
+                sample.len()
+            ),
+            bytes: sample.to_vec(),
+        }],
+        records: 1,
     }
 }
 
@@ -1175,6 +1313,10 @@ mod tests {
         let garbage = vec![b'x'; 100];
         assert_eq!(chunk_end(&garbage, 100, 1024), ChunkEnd::Grow(200));
         assert_eq!(chunk_end(&garbage, 100, 150), ChunkEnd::Grow(150));
-        assert_eq!(chunk_end(&garbage, 100, 100), ChunkEnd::At(100));
+        assert_eq!(chunk_end(&garbage, 100, 100), ChunkEnd::Oversized);
+        // Complete records before the one too large for a chunk are cut off on their own.
+        let mut window = b"{\"a\":1}\n  {\"c\":\"".to_vec();
+        window.resize(100, b'x');
+        assert_eq!(chunk_end(&window, 100, 100), ChunkEnd::At(10));
     }
 }

@@ -216,6 +216,31 @@ pub fn find_cut(buf: &[u8]) -> Option<usize> {
         .find(|&p| is_record_start(buf, p))
 }
 
+/// The first position at or after `from` (> 0) where a chunk can end, by the rule of
+/// [`find_cut`]: where the bytes after a record too large for any chunk start again.
+pub fn first_cut(buf: &[u8], from: usize) -> Option<usize> {
+    memchr::memchr_iter(b'{', buf.get(from..)?)
+        .map(|i| from + i)
+        .filter(|&p| p > 0 && matches!(last_non_blank(&buf[..p]), Some(b'\n' | b'}')))
+        .find(|&p| is_record_start(buf, p))
+}
+
+/// Where the complete JSON values at the front of `buf` end (and the blanks after them): the
+/// start of the first value that does not parse within `buf`, 0 when the first one does not.
+/// A window with no cut point (see [`find_cut`]) is cut here, so that the records before a
+/// record too large for any chunk are decoded as usual.
+pub fn complete_prefix(buf: &[u8]) -> usize {
+    let mut values = serde_json::Deserializer::from_slice(buf).into_iter::<IgnoredAny>();
+    let mut end = 0;
+    while let Some(Ok(_)) = values.next() {
+        end = values.byte_offset();
+    }
+    end + buf[end..]
+        .iter()
+        .take_while(|b| b.is_ascii_whitespace())
+        .count()
+}
+
 /// The last byte before `p` that is not a space, tab or carriage return.
 fn last_non_blank(bytes: &[u8]) -> Option<u8> {
     bytes

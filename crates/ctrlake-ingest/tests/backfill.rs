@@ -206,3 +206,76 @@ fn a_cut_off_gzip_source_keeps_what_came_before_and_says_so() {
     let text = String::from_utf8(files[dead[dead.len() - 1]].clone()).expect("utf8");
     assert!(text.contains("could not be read past byte"), "{text}");
 }
+
+/// A record larger than any chunk may grow to is one `too_large` dead letter with its exact
+/// byte range, whether the source is mapped (plain) or streamed (gzip), and the records after
+/// it are read as usual.
+#[test]
+fn a_record_over_the_largest_chunk_is_one_too_large_dead_letter() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let record = |id: &str, filler: usize| {
+        format!(
+            r#"{{"ContactId":"{id}","InitiationTimestamp":"2026-03-02T01:00:00Z","LastUpdateTimestamp":"2026-03-02T01:05:00Z","Attributes":{{"filler":"{}"}}}}"#,
+            "x{}".repeat(filler)
+        )
+    };
+    let huge = record("huge", 60_000);
+    let text = format!(
+        "{}\n{huge}\n{}\n{}\n",
+        record("before", 10),
+        record("after-1", 10),
+        record("after-2", 10)
+    );
+    let huge_start = text.find(&huge).expect("huge record") as u64;
+    let plain = dir.path().join("oversized.ndjson");
+    std::fs::write(&plain, &text).expect("write");
+    let gzipped = dir.path().join("oversized.ndjson.gz");
+    let mut encoder = flate2::write::GzEncoder::new(
+        std::fs::File::create(&gzipped).expect("create"),
+        flate2::Compression::fast(),
+    );
+    std::io::Write::write_all(&mut encoder, text.as_bytes()).expect("compress");
+    encoder.finish().expect("compress");
+    let options = BackfillOptions {
+        threads: 1,
+        chunk_bytes: 4 << 10,
+        max_chunk_bytes: 16 << 10,
+        ..BackfillOptions::default()
+    };
+    for input in [plain, gzipped] {
+        let lake = dir.path().join(format!(
+            "lake-{}",
+            input.extension().and_then(|e| e.to_str()).unwrap_or("x")
+        ));
+        let summary = ingest(std::slice::from_ref(&input), &lake, &options);
+        assert_eq!(summary.records_read, 4, "{}", input.display());
+        assert_eq!(
+            summary.records_written,
+            3,
+            "{}: {summary:?}",
+            input.display()
+        );
+        assert_eq!(
+            summary.dead_letters.into_iter().collect::<Vec<_>>(),
+            [(ctrlake_model::DeadLetterReason::TooLarge, 1)]
+        );
+        let letters: Vec<serde_json::Value> = lake_files(&lake)
+            .into_iter()
+            .filter(|(name, _)| name.starts_with("_dead_letter"))
+            .flat_map(|(_, bytes)| {
+                bytes
+                    .split(|&b| b == b'\n')
+                    .filter(|line| !line.is_empty())
+                    .map(|line| serde_json::from_slice(line).expect("dead letter JSON"))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(letters.len(), 1);
+        assert_eq!(letters[0]["source_offset"], huge_start);
+        let detail = letters[0]["detail"].as_str().expect("detail");
+        assert!(
+            detail.contains(&format!("{} bytes", huge.len())),
+            "{detail}"
+        );
+    }
+}
