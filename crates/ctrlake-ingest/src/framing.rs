@@ -251,6 +251,9 @@ fn last_non_blank(bytes: &[u8]) -> Option<u8> {
 }
 
 #[cfg(test)]
+mod properties;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
