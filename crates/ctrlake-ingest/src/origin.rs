@@ -75,16 +75,32 @@ impl Origin {
                 shard_id,
                 first_sequence,
                 last_sequence,
-            } => format!(
-                "{}-{}-{}-{}",
-                sanitize(stream, 64),
-                sanitize(shard_id, 64),
-                sanitize(first_sequence, 64),
-                sanitize(last_sequence, 64)
-            ),
+            } => {
+                let prefix = format!("{}-{}-", sanitize(stream, 64), sanitize(shard_id, 64));
+                let first = sanitize(first_sequence, usize::MAX);
+                let last = sanitize(last_sequence, usize::MAX);
+                if prefix.len() + first.len() + 1 + last.len() <= MAX_SHARD_NAME {
+                    return format!("{prefix}{first}-{last}");
+                }
+                // Kinesis allows sequence numbers of up to 128 digits: too long for a name
+                // (255 bytes on most file systems, with the extension and temporary name). The
+                // first 40 digits stay readable, and a 128-bit hash of both keeps names apart.
+                let both = format!("{first_sequence}-{last_sequence}");
+                let reversed = format!("{last_sequence}-{first_sequence}");
+                format!(
+                    "{prefix}{}-h{:016x}{:016x}",
+                    first.chars().take(40).collect::<String>(),
+                    fnv1a64(both.as_bytes()),
+                    fnv1a64(reversed.as_bytes())
+                )
+            }
         }
     }
 }
+
+/// The longest shard file name kept whole (without extension): room under 255 bytes for
+/// `.parquet` and the writer's temporary name (`.<name>.<pid>-<n>.tmp`).
+const MAX_SHARD_NAME: usize = 200;
 
 fn sanitize(text: &str, limit: usize) -> String {
     let mut out: String = text
@@ -202,6 +218,34 @@ mod tests {
             end: 10,
         };
         assert_ne!(stdin(1).file_name(), stdin(2).file_name());
+    }
+
+    #[test]
+    fn shard_names_with_the_longest_sequence_numbers_are_hashed_apart_and_short() {
+        let shard = |first: String, last: String| Origin::Shard {
+            stream: "s".repeat(100),
+            shard_id: "shardId-000000000001".to_owned(),
+            first_sequence: first,
+            last_sequence: last,
+        };
+        let long = |tail: &str| format!("{}{tail}", "9".repeat(128 - tail.len()));
+        // Equal in their first 64 digits (the old names cut each part there) and otherwise.
+        let a = shard(long("1"), long("2")).file_name();
+        let b = shard(long("1"), long("3")).file_name();
+        let c = shard(long("2"), long("2")).file_name();
+        assert!(a != b && b != c && a != c);
+        for name in [&a, &b, &c] {
+            assert!(name.len() <= MAX_SHARD_NAME, "{} bytes", name.len());
+            assert!(format!(".{name}.parquet.4194304-18446744073709551615.tmp").len() <= 255);
+        }
+        // Pinned, like every name: a renamed file would be written again beside the old one.
+        assert_eq!(
+            shard("1".to_owned(), "2".repeat(128)).file_name(),
+            format!(
+                "{}-shardId-000000000001-1-h6bb708e7b0d6d1233fcd1f240e11e92b",
+                "s".repeat(64)
+            )
+        );
     }
 
     #[test]

@@ -1,0 +1,844 @@
+//! The consumer loop: list the shards, read each ready one in its own task, flush and
+//! checkpoint, re-list for new shards, stop on request with everything flushed.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_sdk_kinesis::Client;
+use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
+use bytes::Bytes;
+use ctrlake_ingest::writer::EncodeError;
+use ctrlake_ingest::{
+    KinesisRecordRef, Origin, WriterOptions, decode_kinesis_records, encode_batch,
+};
+use ctrlake_lake::{Lake, LakeError};
+use object_store::path::Path;
+use rand::Rng;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::checkpoint::{CheckpointError, ShardCheckpoint};
+
+/// The least time between two GetRecords calls on one shard: Kinesis allows 5 a second.
+const MIN_CALL_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a caught-up shard waits before it asks again.
+const IDLE_POLL: Duration = Duration::from_secs(1);
+/// Consecutive failed calls (network errors, throttling) after which the consumer gives up
+/// with the last error: ~1 minute of backing off.
+const MAX_CONSECUTIVE_FAILURES: u32 = 20;
+/// Attempts at writing one lake file before the consumer stops.
+const WRITE_ATTEMPTS: u32 = 5;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConsumerError {
+    #[error("Kinesis {operation} on stream {stream}: {message}")]
+    Kinesis {
+        operation: &'static str,
+        stream: String,
+        message: String,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error(transparent)]
+    Lake(#[from] LakeError),
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+    #[error("a shard reader stopped unexpectedly: {0}")]
+    Task(String),
+}
+
+/// Where a shard without a checkpoint starts (a shard with one resumes after it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartPosition {
+    /// The oldest record the stream still holds.
+    TrimHorizon,
+    /// Only records put from now on.
+    Latest,
+    /// The first record that arrived at or after this time.
+    AtTimestamp(chrono::DateTime<chrono::Utc>),
+}
+
+impl std::str::FromStr for StartPosition {
+    type Err = String;
+
+    /// `trim-horizon`, `latest` or `at-timestamp:<RFC 3339>`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "trim-horizon" => Ok(Self::TrimHorizon),
+            "latest" => Ok(Self::Latest),
+            _ => match text.strip_prefix("at-timestamp:") {
+                Some(time) => chrono::DateTime::parse_from_rfc3339(time)
+                    .map(|t| Self::AtTimestamp(t.with_timezone(&chrono::Utc)))
+                    .map_err(|e| format!("{time:?} is not an RFC 3339 time ({e})")),
+                None => Err(format!(
+                    "{text:?}: expected trim-horizon, latest or at-timestamp:2026-03-02T00:00:00Z"
+                )),
+            },
+        }
+    }
+}
+
+/// How the consumer reads and flushes.
+#[derive(Debug, Clone)]
+pub struct ConsumerOptions {
+    pub stream: String,
+    /// Where shards without a checkpoint start.
+    pub start: StartPosition,
+    /// A shard's buffered records become files at the latest this long after the first of
+    /// them was read.
+    pub flush_interval: Duration,
+    /// ... or as soon as this many bytes of records are buffered for the shard.
+    pub flush_bytes: usize,
+    pub writer: WriterOptions,
+    /// How often the shard list is read again to find new shards (after a split or merge).
+    pub relist_interval: Duration,
+    /// Stop once every shard is read up to its latest record (and flushed), instead of
+    /// polling for ever.
+    pub until_caught_up: bool,
+    /// Records asked for per GetRecords call: 10,000 (the Kinesis maximum) by default; fewer
+    /// makes smaller pages (and, with a small `flush_bytes`, smaller files).
+    pub records_per_call: i32,
+}
+
+impl ConsumerOptions {
+    pub fn new(stream: impl Into<String>) -> Self {
+        Self {
+            stream: stream.into(),
+            start: StartPosition::TrimHorizon,
+            flush_interval: Duration::from_secs(10),
+            flush_bytes: 48 << 20,
+            writer: WriterOptions::default(),
+            relist_interval: Duration::from_secs(10),
+            until_caught_up: false,
+            records_per_call: 10_000,
+        }
+    }
+}
+
+/// What one flush of one shard did: the consumer's log line.
+#[derive(Debug, Clone)]
+pub struct FlushReport {
+    pub shard_id: String,
+    pub records: u64,
+    pub rows: u64,
+    pub dead_letters: u64,
+    pub files: u64,
+    pub bytes: u64,
+    pub first_sequence: String,
+    pub last_sequence: String,
+    /// `MillisBehindLatest` of the last GetRecords answer.
+    pub millis_behind: Option<i64>,
+    pub took: Duration,
+}
+
+/// Live state of one shard, for status lines and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct ShardStatus {
+    pub records: u64,
+    pub bytes: u64,
+    pub dead_letters: u64,
+    pub flushes: u64,
+    pub files: u64,
+    pub millis_behind: Option<i64>,
+    /// When the checkpoint last moved (epoch ms).
+    pub checkpoint_ms: Option<i64>,
+    pub closed: bool,
+    /// Shard iterators taken again after they expired.
+    pub iterators_renewed: u64,
+    /// Calls that were throttled or failed on the network and were retried.
+    pub retries: u64,
+}
+
+/// Every shard's [`ShardStatus`], shared with whoever displays it.
+#[derive(Debug, Default)]
+pub struct ConsumerStatus {
+    shards: Mutex<BTreeMap<String, ShardStatus>>,
+}
+
+impl ConsumerStatus {
+    pub fn snapshot(&self) -> BTreeMap<String, ShardStatus> {
+        self.shards.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    fn update(&self, shard_id: &str, change: impl FnOnce(&mut ShardStatus)) {
+        if let Ok(mut shards) = self.shards.lock() {
+            change(shards.entry(shard_id.to_owned()).or_default());
+        }
+    }
+}
+
+/// What a run did.
+#[derive(Debug, Clone, Default)]
+pub struct RunSummary {
+    pub records: u64,
+    pub rows: u64,
+    pub dead_letters: u64,
+    pub files: u64,
+    pub flushes: u64,
+    /// Files of flushes that a previous run did not finish, removed before reading again.
+    pub uncommitted_files_removed: u64,
+}
+
+type FlushCallback = dyn Fn(&FlushReport) + Send + Sync;
+
+/// Reads a stream into a lake (see the crate doc).
+pub struct Consumer {
+    client: Client,
+    lake: Lake,
+    options: ConsumerOptions,
+    status: Arc<ConsumerStatus>,
+    on_flush: Arc<FlushCallback>,
+}
+
+/// How a shard reader ended.
+enum ShardOutcome {
+    /// The shard is closed and read to its end.
+    Closed(RunSummary),
+    /// Every record is read (with `until_caught_up`).
+    CaughtUp(RunSummary),
+    /// Asked to stop.
+    Stopped(RunSummary),
+}
+
+impl Consumer {
+    pub fn new(client: Client, lake: Lake, options: ConsumerOptions) -> Self {
+        Self {
+            client,
+            lake,
+            options,
+            status: Arc::new(ConsumerStatus::default()),
+            on_flush: Arc::new(|_| {}),
+        }
+    }
+
+    /// Calls `report` after every flush (from the shard's task).
+    pub fn on_flush(mut self, report: impl Fn(&FlushReport) + Send + Sync + 'static) -> Self {
+        self.on_flush = Arc::new(report);
+        self
+    }
+
+    pub fn status(&self) -> Arc<ConsumerStatus> {
+        Arc::clone(&self.status)
+    }
+
+    /// Reads until `shutdown` turns true (then flushes and checkpoints every shard) or, with
+    /// `until_caught_up`, until every shard is read to its latest record.
+    pub async fn run(
+        &self,
+        mut shutdown: watch::Receiver<bool>,
+    ) -> Result<RunSummary, ConsumerError> {
+        // The shard readers stop on this: on the caller's request, or when one of them failed
+        // (the others then flush and checkpoint what they read before the error surfaces).
+        let (stop_tx, stop) = watch::channel(*shutdown.borrow());
+        let mut summary = RunSummary::default();
+        let mut tasks: JoinSet<(String, Result<ShardOutcome, ConsumerError>)> = JoinSet::new();
+        let mut running: HashSet<String> = HashSet::new();
+        // Closed and read to their end (by this run or an earlier one).
+        let mut finished: HashSet<String> = HashSet::new();
+        // Read to their latest record (until_caught_up only).
+        let mut caught_up: HashSet<String> = HashSet::new();
+        let mut failure = None;
+        loop {
+            let mut started = 0;
+            if !*stop.borrow() {
+                let shards = self.list_shards().await?;
+                let listed: HashSet<&str> = shards.iter().map(|s| s.shard_id()).collect();
+                for shard in &shards {
+                    let shard_id = shard.shard_id();
+                    if running.contains(shard_id)
+                        || finished.contains(shard_id)
+                        || caught_up.contains(shard_id)
+                    {
+                        continue;
+                    }
+                    let checkpoint =
+                        ShardCheckpoint::load(&self.lake, &self.options.stream, shard_id).await?;
+                    if checkpoint.as_ref().is_some_and(|c| c.closed) {
+                        finished.insert(shard_id.to_owned());
+                        self.status.update(shard_id, |s| s.closed = true);
+                        continue;
+                    }
+                    // Parents the listing no longer shows have expired: nothing left to read.
+                    let parents: Vec<&str> =
+                        [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+                            .into_iter()
+                            .flatten()
+                            .filter(|parent| listed.contains(parent))
+                            .collect();
+                    if parents.iter().any(|parent| !finished.contains(*parent)) {
+                        continue;
+                    }
+                    let reader = ShardReader {
+                        client: self.client.clone(),
+                        lake: self.lake.clone(),
+                        options: self.options.clone(),
+                        shard_id: shard_id.to_owned(),
+                        // A child's records all come after its parents': read it all.
+                        has_parents: shard.parent_shard_id().is_some(),
+                        checkpoint: checkpoint.unwrap_or_else(|| {
+                            ShardCheckpoint::new(&self.options.stream, shard_id)
+                        }),
+                        status: Arc::clone(&self.status),
+                        on_flush: Arc::clone(&self.on_flush),
+                        shutdown: stop.clone(),
+                    };
+                    running.insert(shard_id.to_owned());
+                    started += 1;
+                    let id = shard_id.to_owned();
+                    tasks.spawn(async move { (id, reader.run().await) });
+                }
+            }
+            if tasks.is_empty() {
+                if started == 0 && (self.options.until_caught_up || *stop.borrow()) {
+                    break;
+                }
+                if started == 0 {
+                    // Nothing to read yet (children waiting for parents that are not there):
+                    // look again later.
+                    tokio::select! {
+                        _ = tokio::time::sleep(self.options.relist_interval) => {}
+                        changed = shutdown.changed() => {
+                            if changed.is_err() || *shutdown.borrow() {
+                                let _ = stop_tx.send(true);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            tokio::select! {
+                joined = tasks.join_next() => {
+                    let Some(joined) = joined else { continue };
+                    let (shard_id, outcome) = joined.map_err(|e| ConsumerError::Task(e.to_string()))?;
+                    running.remove(&shard_id);
+                    match outcome {
+                        Ok(ShardOutcome::Closed(done)) => {
+                            add(&mut summary, &done);
+                            finished.insert(shard_id);
+                        }
+                        Ok(ShardOutcome::CaughtUp(done)) => {
+                            add(&mut summary, &done);
+                            caught_up.insert(shard_id);
+                        }
+                        Ok(ShardOutcome::Stopped(done)) => add(&mut summary, &done),
+                        Err(error) => {
+                            // Stop the other shards cleanly (flushed and checkpointed), then
+                            // report this one's error.
+                            failure.get_or_insert(error);
+                            let _ = stop_tx.send(true);
+                        }
+                    }
+                }
+                _ = tokio::time::sleep(self.options.relist_interval) => {}
+                changed = shutdown.changed(), if !*stop.borrow() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        let _ = stop_tx.send(true);
+                    }
+                }
+            }
+        }
+        match failure {
+            Some(error) => Err(error),
+            None => Ok(summary),
+        }
+    }
+
+    /// Every shard of the stream (all pages), with retries on throttling.
+    async fn list_shards(&self) -> Result<Vec<Shard>, ConsumerError> {
+        let mut shards = Vec::new();
+        let mut next_token: Option<String> = None;
+        let mut failures = 0;
+        loop {
+            let request = match &next_token {
+                Some(token) => self.client.list_shards().next_token(token),
+                None => self.client.list_shards().stream_name(&self.options.stream),
+            };
+            match request.send().await {
+                Ok(page) => {
+                    shards.extend(page.shards().iter().cloned());
+                    next_token = page.next_token().map(str::to_owned);
+                    if next_token.is_none() {
+                        return Ok(shards);
+                    }
+                }
+                Err(error) => {
+                    let kind = classify(&error);
+                    failures += 1;
+                    if kind != CallFailure::Retry || failures >= MAX_CONSECUTIVE_FAILURES {
+                        return Err(kinesis_error("ListShards", &self.options.stream, &error));
+                    }
+                    tokio::time::sleep(backoff(failures)).await;
+                }
+            }
+        }
+    }
+}
+
+fn add(summary: &mut RunSummary, more: &RunSummary) {
+    summary.records += more.records;
+    summary.rows += more.rows;
+    summary.dead_letters += more.dead_letters;
+    summary.files += more.files;
+    summary.flushes += more.flushes;
+    summary.uncommitted_files_removed += more.uncommitted_files_removed;
+}
+
+/// What to do about a failed call.
+#[derive(Debug, PartialEq, Eq)]
+enum CallFailure {
+    /// Throttling or a network error: back off and try again.
+    Retry,
+    /// The shard iterator is older than 5 minutes: take a new one.
+    ExpiredIterator,
+    /// Anything else (a missing stream, bad credentials): stop with the error.
+    Fatal,
+}
+
+fn classify<E: ProvideErrorMetadata, R>(error: &SdkError<E, R>) -> CallFailure {
+    match error {
+        SdkError::ServiceError(service) => match service.err().code() {
+            Some("ExpiredIteratorException") => CallFailure::ExpiredIterator,
+            Some(
+                "ProvisionedThroughputExceededException"
+                | "LimitExceededException"
+                | "KMSThrottlingException"
+                | "ThrottlingException"
+                | "InternalFailure"
+                | "ServiceUnavailable",
+            ) => CallFailure::Retry,
+            _ => CallFailure::Fatal,
+        },
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            CallFailure::Retry
+        }
+        _ => CallFailure::Fatal,
+    }
+}
+
+fn kinesis_error<E: ProvideErrorMetadata + std::error::Error + 'static, R: std::fmt::Debug>(
+    operation: &'static str,
+    stream: &str,
+    error: &SdkError<E, R>,
+) -> ConsumerError {
+    let message = match error {
+        SdkError::ServiceError(service) => {
+            let inner = service.err();
+            format!(
+                "{}: {}",
+                inner.code().unwrap_or("error"),
+                inner.message().unwrap_or("no message")
+            )
+        }
+        other => {
+            // The SDK's own message for transport failures is generic; its source says why.
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(other);
+            while let Some(cause) = source {
+                text.push_str(": ");
+                text.push_str(&cause.to_string());
+                source = cause.source();
+            }
+            text
+        }
+    };
+    ConsumerError::Kinesis {
+        operation,
+        stream: stream.to_owned(),
+        message,
+    }
+}
+
+/// Exponential backoff with full jitter: up to 100 ms × 2^(n−1), at most 5 s.
+fn backoff(failures: u32) -> Duration {
+    let ceiling = (100u64 << failures.saturating_sub(1).min(6)).min(5_000);
+    Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
+}
+
+/// A record read and not yet flushed.
+struct BufferedRecord {
+    sequence_number: String,
+    arrival_ms: Option<i64>,
+    data: Bytes,
+}
+
+/// Reads one shard: its own task.
+struct ShardReader {
+    client: Client,
+    lake: Lake,
+    options: ConsumerOptions,
+    shard_id: String,
+    has_parents: bool,
+    checkpoint: ShardCheckpoint,
+    status: Arc<ConsumerStatus>,
+    on_flush: Arc<FlushCallback>,
+    shutdown: watch::Receiver<bool>,
+}
+
+/// Where to take a shard iterator.
+enum Position {
+    Start(StartPosition),
+    After(String),
+}
+
+impl ShardReader {
+    async fn run(mut self) -> Result<ShardOutcome, ConsumerError> {
+        let mut summary = RunSummary {
+            uncommitted_files_removed: self.remove_uncommitted_files().await?,
+            ..RunSummary::default()
+        };
+        let mut position = match &self.checkpoint.sequence_number {
+            Some(sequence) => Position::After(sequence.clone()),
+            None if self.has_parents => Position::Start(StartPosition::TrimHorizon),
+            None => Position::Start(self.options.start.clone()),
+        };
+        let mut iterator = self.iterator(&position).await?;
+        let mut buffer: Vec<BufferedRecord> = Vec::new();
+        let mut buffered_bytes = 0usize;
+        let mut first_read: Option<Instant> = None;
+        let mut millis_behind = None;
+        let mut last_call: Option<Instant> = None;
+        let mut failures = 0u32;
+        loop {
+            if *self.shutdown.borrow() {
+                self.flush(
+                    &mut buffer,
+                    &mut buffered_bytes,
+                    false,
+                    millis_behind,
+                    &mut summary,
+                )
+                .await?;
+                return Ok(ShardOutcome::Stopped(summary));
+            }
+            if let Some(last) = last_call {
+                tokio::time::sleep_until((last + MIN_CALL_INTERVAL).into()).await;
+            }
+            last_call = Some(Instant::now());
+            let answer = self
+                .client
+                .get_records()
+                .shard_iterator(&iterator)
+                .limit(self.options.records_per_call.clamp(1, 10_000))
+                .send()
+                .await;
+            let output = match answer {
+                Ok(output) => output,
+                Err(error) => {
+                    match classify(&error) {
+                        CallFailure::ExpiredIterator => {
+                            iterator = self.iterator(&position).await?;
+                            self.status
+                                .update(&self.shard_id, |s| s.iterators_renewed += 1);
+                        }
+                        CallFailure::Retry if failures + 1 < MAX_CONSECUTIVE_FAILURES => {
+                            failures += 1;
+                            self.status.update(&self.shard_id, |s| s.retries += 1);
+                            tokio::time::sleep(backoff(failures)).await;
+                        }
+                        _ => {
+                            // Keep what was read: it is written before the error surfaces.
+                            self.flush(
+                                &mut buffer,
+                                &mut buffered_bytes,
+                                false,
+                                millis_behind,
+                                &mut summary,
+                            )
+                            .await?;
+                            return Err(kinesis_error("GetRecords", &self.options.stream, &error));
+                        }
+                    }
+                    continue;
+                }
+            };
+            failures = 0;
+            millis_behind = output.millis_behind_latest();
+            for record in output.records() {
+                let data = Bytes::copy_from_slice(record.data().as_ref());
+                buffered_bytes += data.len();
+                buffer.push(BufferedRecord {
+                    sequence_number: record.sequence_number().to_owned(),
+                    arrival_ms: record
+                        .approximate_arrival_timestamp()
+                        .and_then(|t| t.to_millis().ok()),
+                    data,
+                });
+                first_read.get_or_insert_with(Instant::now);
+            }
+            if let Some(last) = buffer.last() {
+                position = Position::After(last.sequence_number.clone());
+            }
+            self.status
+                .update(&self.shard_id, |s| s.millis_behind = millis_behind);
+            let Some(next) = output.next_shard_iterator() else {
+                // Closed (split or merged) and read to its end.
+                self.flush(
+                    &mut buffer,
+                    &mut buffered_bytes,
+                    true,
+                    millis_behind,
+                    &mut summary,
+                )
+                .await?;
+                return Ok(ShardOutcome::Closed(summary));
+            };
+            iterator = next.to_owned();
+            let due = first_read.is_some_and(|t| t.elapsed() >= self.options.flush_interval)
+                || buffered_bytes >= self.options.flush_bytes;
+            if due {
+                self.flush(
+                    &mut buffer,
+                    &mut buffered_bytes,
+                    false,
+                    millis_behind,
+                    &mut summary,
+                )
+                .await?;
+                first_read = None;
+            }
+            let caught_up = output.records().is_empty() && millis_behind.unwrap_or(0) == 0;
+            if caught_up {
+                if self.options.until_caught_up {
+                    self.flush(
+                        &mut buffer,
+                        &mut buffered_bytes,
+                        false,
+                        millis_behind,
+                        &mut summary,
+                    )
+                    .await?;
+                    return Ok(ShardOutcome::CaughtUp(summary));
+                }
+                // Wake early for a flush that falls due, or a request to stop.
+                let wait = match first_read {
+                    Some(t) => self
+                        .options
+                        .flush_interval
+                        .saturating_sub(t.elapsed())
+                        .min(IDLE_POLL),
+                    None => IDLE_POLL,
+                };
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = self.shutdown.changed() => {}
+                }
+            }
+        }
+    }
+
+    /// Removes the files a flush of an earlier run listed and may have written before it
+    /// died (see [`crate::checkpoint`]); their records are read again.
+    async fn remove_uncommitted_files(&mut self) -> Result<u64, ConsumerError> {
+        if self.checkpoint.pending.is_empty() {
+            return Ok(0);
+        }
+        let pending = std::mem::take(&mut self.checkpoint.pending);
+        for path in &pending {
+            self.lake.delete(&Path::from(path.as_str())).await?;
+        }
+        self.checkpoint.save(&self.lake).await?;
+        Ok(pending.len() as u64)
+    }
+
+    async fn iterator(&self, position: &Position) -> Result<String, ConsumerError> {
+        let mut failures = 0;
+        loop {
+            let request = self
+                .client
+                .get_shard_iterator()
+                .stream_name(&self.options.stream)
+                .shard_id(&self.shard_id);
+            let request = match position {
+                Position::After(sequence) => request
+                    .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(sequence),
+                Position::Start(StartPosition::TrimHorizon) => {
+                    request.shard_iterator_type(ShardIteratorType::TrimHorizon)
+                }
+                Position::Start(StartPosition::Latest) => {
+                    request.shard_iterator_type(ShardIteratorType::Latest)
+                }
+                Position::Start(StartPosition::AtTimestamp(time)) => request
+                    .shard_iterator_type(ShardIteratorType::AtTimestamp)
+                    .timestamp(aws_sdk_kinesis::primitives::DateTime::from_millis(
+                        time.timestamp_millis(),
+                    )),
+            };
+            match request.send().await {
+                Ok(output) => {
+                    if let Some(iterator) = output.shard_iterator() {
+                        return Ok(iterator.to_owned());
+                    }
+                    return Err(ConsumerError::Kinesis {
+                        operation: "GetShardIterator",
+                        stream: self.options.stream.clone(),
+                        message: format!("no iterator returned for {}", self.shard_id),
+                    });
+                }
+                Err(error) => {
+                    failures += 1;
+                    if classify(&error) != CallFailure::Retry
+                        || failures >= MAX_CONSECUTIVE_FAILURES
+                    {
+                        return Err(kinesis_error(
+                            "GetShardIterator",
+                            &self.options.stream,
+                            &error,
+                        ));
+                    }
+                    tokio::time::sleep(backoff(failures)).await;
+                }
+            }
+        }
+    }
+
+    /// Writes the buffered records as files and moves the checkpoint past them (with
+    /// `closed`, marks the shard finished even when nothing is buffered).
+    async fn flush(
+        &mut self,
+        buffer: &mut Vec<BufferedRecord>,
+        buffered_bytes: &mut usize,
+        closed: bool,
+        millis_behind: Option<i64>,
+        summary: &mut RunSummary,
+    ) -> Result<(), ConsumerError> {
+        let started = Instant::now();
+        let records = std::mem::take(buffer);
+        *buffered_bytes = 0;
+        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+            if closed {
+                self.checkpoint.closed = true;
+                self.checkpoint.save(&self.lake).await?;
+                self.status.update(&self.shard_id, |s| s.closed = true);
+            }
+            return Ok(());
+        };
+        let first_sequence = first.sequence_number.clone();
+        let last_sequence = last.sequence_number.clone();
+        let last_arrival = last.arrival_ms;
+        let origin = Origin::Shard {
+            stream: self.options.stream.clone(),
+            shard_id: self.shard_id.clone(),
+            first_sequence: first_sequence.clone(),
+            last_sequence: last_sequence.clone(),
+        };
+        let uri: Arc<str> = Arc::from(format!(
+            "kinesis://{}/{}",
+            self.options.stream, self.shard_id
+        ));
+        let writer = self.options.writer.clone();
+        let count = records.len() as u64;
+        // Decoding and encoding are CPU work: off the async threads.
+        let encoded = tokio::task::spawn_blocking(move || {
+            let refs: Vec<KinesisRecordRef<'_>> = records
+                .iter()
+                .map(|r| KinesisRecordRef {
+                    sequence_number: &r.sequence_number,
+                    arrival_timestamp: r.arrival_ms,
+                    data: &r.data,
+                })
+                .collect();
+            let decoded = decode_kinesis_records(&refs, &uri, writer.raw_json)?;
+            let dead_letters = decoded.dead_letters.len() as u64;
+            let rows = decoded.rows();
+            encode_batch(&decoded, &origin, &writer).map(|files| (files, rows, dead_letters))
+        })
+        .await
+        .map_err(|e| ConsumerError::Task(e.to_string()))??;
+        let (files, rows, dead_letters) = encoded;
+        // 1. The intent: these files may exist from now on.
+        self.checkpoint.pending = files.iter().map(|f| f.path.to_string()).collect();
+        self.checkpoint.save(&self.lake).await?;
+        // 2. The files, durably.
+        let bytes: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+        let writes = files
+            .iter()
+            .map(|file| self.put_with_retries(&file.path, file.bytes.clone()));
+        futures::future::try_join_all(writes).await?;
+        // 3. The checkpoint moves past them.
+        self.checkpoint.pending.clear();
+        self.checkpoint.sequence_number = Some(last_sequence.clone());
+        self.checkpoint.records += count;
+        self.checkpoint.last_arrival_ms = last_arrival.or(self.checkpoint.last_arrival_ms);
+        self.checkpoint.closed = closed;
+        self.checkpoint.save(&self.lake).await?;
+        let report = FlushReport {
+            shard_id: self.shard_id.clone(),
+            records: count,
+            rows,
+            dead_letters,
+            files: files.len() as u64,
+            bytes,
+            first_sequence,
+            last_sequence,
+            millis_behind,
+            took: started.elapsed(),
+        };
+        summary.records += count;
+        summary.rows += rows;
+        summary.dead_letters += dead_letters;
+        summary.files += report.files;
+        summary.flushes += 1;
+        let checkpoint_ms = self.checkpoint.written_ms;
+        self.status.update(&self.shard_id, |s| {
+            s.records += count;
+            s.bytes += bytes;
+            s.dead_letters += dead_letters;
+            s.flushes += 1;
+            s.files += report.files;
+            s.checkpoint_ms = Some(checkpoint_ms);
+            s.closed = closed;
+        });
+        (self.on_flush)(&report);
+        Ok(())
+    }
+
+    async fn put_with_retries(&self, path: &Path, bytes: Bytes) -> Result<(), ConsumerError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self.lake.put(path, bytes.clone()).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt >= WRITE_ATTEMPTS => return Err(error.into()),
+                Err(_) => tokio::time::sleep(backoff(attempt)).await,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_positions_parse() {
+        assert_eq!("latest".parse(), Ok(StartPosition::Latest));
+        assert_eq!("trim-horizon".parse(), Ok(StartPosition::TrimHorizon));
+        let at: StartPosition = "at-timestamp:2026-03-02T09:00:00+09:00"
+            .parse()
+            .expect("time");
+        assert_eq!(
+            at,
+            StartPosition::AtTimestamp("2026-03-02T00:00:00Z".parse().expect("utc"))
+        );
+        assert!("yesterday".parse::<StartPosition>().is_err());
+    }
+
+    #[test]
+    fn backoff_grows_with_jitter_and_is_capped() {
+        for failures in 1..30 {
+            let wait = backoff(failures);
+            let ceiling = (100u64 << (failures - 1).min(6)).min(5_000);
+            assert!(
+                wait >= Duration::from_millis(ceiling / 2),
+                "{failures}: {wait:?}"
+            );
+            assert!(
+                wait <= Duration::from_millis(ceiling),
+                "{failures}: {wait:?}"
+            );
+        }
+    }
+}
