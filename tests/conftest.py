@@ -140,7 +140,11 @@ def read_dead_letters(lake: Path) -> list[dict]:
         for line in path.read_bytes().splitlines():
             if line.strip():
                 out.append(json.loads(line))
-    return sorted(out, key=lambda d: (d["source_uri"], d["source_offset"]))
+    return sorted(
+        out,
+        key=lambda d: (d["source_uri"], d.get("source_offset") or 0,
+                       d.get("source_sequence_number") or ""),
+    )
 
 
 def dead_letter_bytes(entry: dict) -> bytes:

@@ -17,6 +17,8 @@ use ctrlake_ingest::{
 use ctrlake_model::RawJsonMode;
 use ctrlake_model::schema::COLUMNS;
 
+mod kinesis;
+
 #[derive(Parser)]
 #[command(
     name = "ctrlake",
@@ -139,7 +141,7 @@ struct ReportArgs {
 struct EngineArgs {
     /// Memory a query may take (operators and results), e.g. 2GB or 512MB; operators that
     /// can spill to disk do so first. Default: half of the machine's memory.
-    #[arg(long, env = "CTRLAKE_MEMORY_LIMIT", value_parser = parse_size)]
+    #[arg(long, env = "CTRLAKE_MEMORY_LIMIT", value_parser = parse_memory_limit)]
     memory_limit: Option<usize>,
 }
 
@@ -154,6 +156,15 @@ impl EngineArgs {
         }
         options
     }
+}
+
+/// A memory limit: a size ([`parse_size`]) from 1 MB to 1 PB.
+fn parse_memory_limit(text: &str) -> Result<usize, String> {
+    let bytes = parse_size(text)?;
+    if !(1_000_000..=1_000_000_000_000_000).contains(&bytes) {
+        return Err(format!("{text:?}: a memory limit is between 1MB and 1PB"));
+    }
+    Ok(bytes)
 }
 
 /// `4GB`, `512MB`, `1.5GiB`, `1000000` (bytes): decimal units (KB, MB, GB) and binary ones
@@ -184,8 +195,8 @@ fn parse_size(text: &str) -> Result<usize, String> {
         }
     };
     let bytes = number * scale;
-    if !(1e6..=1e15).contains(&bytes) {
-        return Err(format!("{text:?}: a memory limit is between 1MB and 1PB"));
+    if !(0.0..=1e18).contains(&bytes) {
+        return Err(format!("{text:?} is out of range"));
     }
     Ok(bytes as usize)
 }
@@ -238,6 +249,9 @@ enum IngestFrom {
     /// Backfill from NDJSON or Firehose archives (plain or gzip): paths, globs, directories,
     /// `-` for stdin, or s3://bucket/prefix.
     Files(IngestFilesArgs),
+    /// Consume a Kinesis data stream of CTRs into the lake until stopped (SIGINT/SIGTERM flush
+    /// and checkpoint first), each record exactly once across restarts.
+    Kinesis(kinesis::IngestKinesisArgs),
 }
 
 #[derive(clap::Args)]
@@ -339,6 +353,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest {
             from: IngestFrom::Files(args),
         } => ingest_files(args),
+        Command::Ingest {
+            from: IngestFrom::Kinesis(args),
+        } => kinesis::ingest_kinesis(args),
         Command::Schema(args) => {
             print_schema(&args);
             Ok(ExitCode::SUCCESS)
@@ -553,6 +570,18 @@ async fn contacts(args: ContactsArgs) -> Result<ExitCode> {
     emit(&[batch], &args.output)?;
     Ok(ExitCode::SUCCESS)
 }
+/// The writer options that `--compression` and `--raw-json` choose.
+fn writer_options(compression: &str, raw_json: RawJson) -> Result<ctrlake_ingest::WriterOptions> {
+    Ok(ctrlake_ingest::WriterOptions {
+        compression: parse_compression(compression)?,
+        raw_json: match raw_json {
+            RawJson::Unmapped => RawJsonMode::Unmapped,
+            RawJson::Full => RawJsonMode::FullRecord,
+        },
+        ..Default::default()
+    })
+}
+
 fn parse_compression(text: &str) -> Result<LakeCompression> {
     Ok(match text.split_once(':') {
         None if text == "zstd" => LakeCompression::Zstd(1),
@@ -580,11 +609,7 @@ fn ingest_files(args: IngestFilesArgs) -> Result<ExitCode> {
     if let Some(threads) = args.threads {
         options.threads = threads.max(1);
     }
-    options.writer.compression = parse_compression(&args.compression)?;
-    options.writer.raw_json = match args.raw_json {
-        RawJson::Unmapped => RawJsonMode::Unmapped,
-        RawJson::Full => RawJsonMode::FullRecord,
-    };
+    options.writer = writer_options(&args.compression, args.raw_json)?;
     let sources = resolve_sources(&args.inputs, runtime.handle());
     let lake = Lake::open(&args.lake)?;
     let total_bytes: Option<u64> = sources.iter().map(|s| s.size).sum();
