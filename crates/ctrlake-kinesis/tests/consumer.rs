@@ -606,3 +606,162 @@ fn expired_iterators_are_taken_again_after_the_last_record() {
     let (good, bad) = split(&records, &placed);
     assert_exactly_once(&lake_dir, &good, &bad);
 }
+
+/// A split and a merge while records keep coming: every record lands once, and no child shard
+/// is flushed before its parents are read to their end (the versions of one contact, routed
+/// by its id, stay in order).
+#[test]
+fn after_a_split_and_a_merge_children_are_read_after_their_parents() {
+    let kinesis = LocalKinesis::start(fast_store());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake_dir = dir.path().join("lake");
+    let records = records();
+    let thirds: Vec<&[(String, Vec<u8>, bool)]> = records.chunks(records.len() / 3 + 1).collect();
+    let entries = |part: &[(String, Vec<u8>, bool)]| -> Vec<(String, Vec<u8>)> {
+        part.iter()
+            .map(|(k, d, _)| (k.clone(), d.clone()))
+            .collect()
+    };
+    let runtime = runtime();
+    let flushed: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
+    let consume = || {
+        let flushed = std::sync::Arc::clone(&flushed);
+        runtime.block_on(async {
+            let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
+            let (_stop, stop) = tokio::sync::watch::channel(false);
+            Consumer::new(kinesis.client(), lake, options("resharded"))
+                .on_flush(move |report| {
+                    if let Ok(mut order) = flushed.lock() {
+                        order.push(report.shard_id.clone());
+                    }
+                })
+                .run(stop)
+                .await
+                .expect("consume")
+        })
+    };
+    let client = kinesis.client();
+    let mut placed = runtime.block_on(async {
+        create_stream(&client, "resharded", 2).await;
+        put(&client, "resharded", &entries(thirds[0])).await
+    });
+    // Nothing is read until the end: parents and children all hold unread records.
+    // Split shard 0 at the middle of its hash range, then put more.
+    runtime.block_on(async {
+        let shards = client
+            .list_shards()
+            .stream_name("resharded")
+            .send()
+            .await
+            .expect("list");
+        let shard0 = &shards.shards()[0];
+        let range = shard0.hash_key_range().expect("range");
+        let start: u128 = range.starting_hash_key().parse().expect("hash");
+        let end: u128 = range.ending_hash_key().parse().expect("hash");
+        client
+            .split_shard()
+            .stream_name("resharded")
+            .shard_to_split(shard0.shard_id())
+            .new_starting_hash_key((start + (end - start) / 2).to_string())
+            .send()
+            .await
+            .expect("split");
+        wait_active(&client, "resharded").await;
+    });
+    placed.extend(runtime.block_on(put(&client, "resharded", &entries(thirds[1]))));
+    // Merge the two children of the split, then put the rest.
+    runtime.block_on(async {
+        let shards = client
+            .list_shards()
+            .stream_name("resharded")
+            .send()
+            .await
+            .expect("list");
+        let mut children: Vec<_> = shards
+            .shards()
+            .iter()
+            .filter(|s| s.parent_shard_id().is_some())
+            .collect();
+        children.sort_by_key(|s| {
+            s.hash_key_range()
+                .map(|r| r.starting_hash_key().parse::<u128>().unwrap_or(0))
+        });
+        assert_eq!(children.len(), 2, "the split made two children");
+        client
+            .merge_shards()
+            .stream_name("resharded")
+            .shard_to_merge(children[0].shard_id())
+            .adjacent_shard_to_merge(children[1].shard_id())
+            .send()
+            .await
+            .expect("merge");
+        wait_active(&client, "resharded").await;
+    });
+    placed.extend(runtime.block_on(put(&client, "resharded", &entries(thirds[2]))));
+    consume();
+    let (good, bad) = split(&records, &placed);
+    assert_exactly_once(&lake_dir, &good, &bad);
+    // Parents before children: no flush of a child before the last flush of its parents.
+    let shards = runtime.block_on(async {
+        client
+            .list_shards()
+            .stream_name("resharded")
+            .send()
+            .await
+            .expect("list")
+    });
+    let order = flushed.lock().expect("order").clone();
+    let mut checked = 0;
+    for shard in shards.shards() {
+        let Some(first_own) = order.iter().position(|s| s == shard.shard_id()) else {
+            continue;
+        };
+        for parent in [shard.parent_shard_id(), shard.adjacent_parent_shard_id()]
+            .into_iter()
+            .flatten()
+        {
+            if let Some(last_parent) = order.iter().rposition(|s| s == parent) {
+                assert!(
+                    last_parent < first_own,
+                    "{} flushed before its parent {parent} was done: {order:?}",
+                    shard.shard_id()
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(
+        checked >= 2,
+        "the test saw no parent and child both flushing: {order:?}"
+    );
+    runtime.block_on(async {
+        let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
+        let parent = ShardCheckpoint::load(&lake, "resharded", "shardId-000000000000")
+            .await
+            .expect("load")
+            .expect("checkpoint");
+        assert!(
+            parent.closed,
+            "a split parent read to its end is marked closed"
+        );
+    });
+}
+
+async fn wait_active(client: &Client, name: &str) {
+    for _ in 0..200 {
+        let described = client
+            .describe_stream_summary()
+            .stream_name(name)
+            .send()
+            .await
+            .expect("describe");
+        let active = described
+            .stream_description_summary()
+            .is_some_and(|s| s.stream_status().as_str() == "ACTIVE");
+        if active {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("stream {name} did not become active again");
+}
