@@ -262,3 +262,55 @@ def test_kill_9_at_random_moments_leaves_every_record_exactly_once(kinesis_endpo
     assert_exactly_once(
         lake, placed + [p for p, _ in produced], first + [line for _, line in produced]
     )
+
+
+def test_metrics_endpoint_counts_what_was_consumed(kinesis_endpoint, tmp_path):
+    import re
+    import urllib.request
+
+    from conftest import free_port
+
+    client = kinesis_client(kinesis_endpoint)
+    create_stream(client, "ctr-metrics", 2)
+    lines = stream_lines(tmp_path)
+    put(client, "ctr-metrics", lines)
+    port = free_port()
+    env = {**os.environ, **AWS_ENV}
+    proc = subprocess.Popen(
+        [str(ctrlake_bin()), "ingest", "kinesis", "--stream", "ctr-metrics",
+         "--lake", str(tmp_path / "lake"), "--endpoint-url", kinesis_endpoint,
+         "--flush-interval", "200ms", "--metrics-addr", f"127.0.0.1:{port}", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def total(text, name):
+        return sum(int(v) for v in re.findall(rf"^ctrlake_kinesis_{name}\{{[^}}]*\}} (\d+)$",
+                                               text, re.M))
+
+    try:
+        text = ""
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                with opener.open(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+                    assert "openmetrics-text" in response.headers["Content-Type"]
+                    text = response.read().decode()
+                if total(text, "records_total") == len(lines):
+                    break
+            except OSError:
+                pass
+            time.sleep(0.2)
+        assert total(text, "records_total") == len(lines), text
+        assert total(text, "dead_letters_total") == len(BAD)
+        assert 'ctrlake_kinesis_checkpoint_age_seconds{stream="ctr-metrics",shard="shardId-000000000000"}' in text
+        assert "ctrlake_kinesis_millis_behind_latest{" in text
+        # A second consumer cannot take the same port: it says so and exits 1.
+        taken = consume(kinesis_endpoint, "ctr-metrics", tmp_path / "other",
+                        "--metrics-addr", f"127.0.0.1:{port}", "--until-caught-up", check=False)
+        assert taken.returncode == 1
+        assert f"serving metrics on 127.0.0.1:{port}" in taken.stderr.decode()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=30)
+    assert proc.returncode == 0

@@ -46,6 +46,10 @@ pub struct IngestKinesisArgs {
     /// What the raw_json column keeps: the fields no typed column holds, or the whole record.
     #[arg(long, value_enum, default_value_t = RawJson::Unmapped)]
     raw_json: RawJson,
+    /// Serve Prometheus metrics (OpenMetrics text) at http://ADDR/metrics, e.g. 127.0.0.1:9898:
+    /// records, bytes, dead letters, flushes, files, lag and checkpoint age per shard.
+    #[arg(long)]
+    metrics_addr: Option<std::net::SocketAddr>,
     /// No status line or flush log.
     #[arg(long, short)]
     quiet: bool,
@@ -115,6 +119,20 @@ async fn consume(args: IngestKinesisArgs) -> Result<ExitCode> {
         let _ = stop_tx.send(true);
     });
     let status = consumer.status();
+    let (metrics_stop, metrics_stopped) = tokio::sync::watch::channel(false);
+    let metrics = match args.metrics_addr {
+        Some(address) => Some(
+            ctrlake_kinesis::metrics::serve(
+                address,
+                Arc::clone(&status),
+                args.stream.clone(),
+                metrics_stopped,
+            )
+            .await
+            .with_context(|| format!("serving metrics on {address}"))?,
+        ),
+        None => None,
+    };
     let started = Instant::now();
     let display = terminal.then(|| {
         let status = Arc::clone(&status);
@@ -140,6 +158,10 @@ async fn consume(args: IngestKinesisArgs) -> Result<ExitCode> {
         })
     });
     let outcome = consumer.run(stop).await;
+    let _ = metrics_stop.send(true);
+    if let Some(metrics) = metrics {
+        let _ = metrics.await;
+    }
     signals.abort();
     if let Some(display) = display {
         display.abort();

@@ -162,7 +162,7 @@ impl ConsumerStatus {
         self.shards.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
-    fn update(&self, shard_id: &str, change: impl FnOnce(&mut ShardStatus)) {
+    pub(crate) fn update(&self, shard_id: &str, change: impl FnOnce(&mut ShardStatus)) {
         if let Ok(mut shards) = self.shards.lock() {
             change(shards.entry(shard_id.to_owned()).or_default());
         }

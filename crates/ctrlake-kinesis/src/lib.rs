@@ -17,6 +17,7 @@
 
 pub mod checkpoint;
 pub mod consumer;
+pub mod metrics;
 
 pub use checkpoint::{CheckpointError, ShardCheckpoint, sequence_order};
 pub use consumer::{
