@@ -18,11 +18,14 @@ use crate::consumer::ConsumerStatus;
 
 type ShardLabels = Vec<(&'static str, String)>;
 
+/// A counter: its name (after the prefix), help text, and value from a shard's status.
+type CounterSpec = (&'static str, &'static str, fn(&crate::ShardStatus) -> u64);
+
 /// The metrics of every shard as OpenMetrics text.
 pub fn render(status: &ConsumerStatus, stream: &str) -> String {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut registry = Registry::with_prefix("ctrlake_kinesis");
-    let counters: [(&str, &str, fn(&crate::ShardStatus) -> u64); 7] = [
+    let counters: [CounterSpec; 7] = [
         (
             "records",
             "Records read and written (as rows or dead letters)",
