@@ -107,11 +107,30 @@ async fn consume(args: IngestKinesisArgs) -> Result<ExitCode> {
     };
     let terminal = std::io::stderr().is_terminal() && !args.quiet;
     let log_flushes = !terminal && !args.quiet;
-    let consumer = Consumer::new(client, lake.clone(), options).on_flush(move |report| {
-        if log_flushes {
-            eprintln!("{}", flush_line(report));
-        }
-    });
+    let consumer = Consumer::new(client, lake.clone(), options)
+        .on_flush(move |report| {
+            if log_flushes {
+                eprintln!("{}", flush_line(report));
+            }
+        })
+        .on_retention_gap(|gap| {
+            // Always shown, even with --quiet: records may be lost.
+            let when = |ms: Option<i64>| {
+                ms.and_then(chrono::DateTime::from_timestamp_millis)
+                    .map_or("an unknown time".to_owned(), |t| t.to_rfc3339())
+            };
+            eprintln!(
+                "ctrlake: WARNING: shard {}: the last record written to the lake (sequence {}, \
+                 arrived {}) is no longer in the stream; the oldest record left is {} (arrived \
+                 {}). Records between them, if any, were trimmed by the stream's retention \
+                 before they were read and are not in the lake.",
+                gap.shard_id,
+                gap.checkpoint_sequence,
+                when(gap.checkpoint_arrival_ms),
+                gap.first_available_sequence,
+                when(gap.first_available_arrival_ms)
+            );
+        });
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
     let signals = tokio::spawn(async move {
         wait_for_signal().await;

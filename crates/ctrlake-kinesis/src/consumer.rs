@@ -149,6 +149,8 @@ pub struct ShardStatus {
     pub iterators_renewed: u64,
     /// Calls that were throttled or failed on the network and were retried.
     pub retries: u64,
+    /// Times the checkpointed record was found trimmed (see [`RetentionGap`]).
+    pub retention_gaps: u64,
 }
 
 /// Every shard's [`ShardStatus`], shared with whoever displays it.
@@ -182,6 +184,22 @@ pub struct RunSummary {
 }
 
 type FlushCallback = dyn Fn(&FlushReport) + Send + Sync;
+type GapCallback = dyn Fn(&RetentionGap) + Send + Sync;
+
+/// Records a shard may have lost: its checkpointed record is no longer in the stream (the
+/// stream's retention trimmed it while the consumer was stopped), so whatever came after it
+/// and before the oldest record left may have been trimmed too, unread.
+#[derive(Debug, Clone)]
+pub struct RetentionGap {
+    pub shard_id: String,
+    /// The last record written to the lake.
+    pub checkpoint_sequence: String,
+    /// When that record arrived (epoch ms), if known.
+    pub checkpoint_arrival_ms: Option<i64>,
+    /// The oldest record the shard still holds.
+    pub first_available_sequence: String,
+    pub first_available_arrival_ms: Option<i64>,
+}
 
 /// Reads a stream into a lake (see the crate doc).
 pub struct Consumer {
@@ -190,6 +208,7 @@ pub struct Consumer {
     options: ConsumerOptions,
     status: Arc<ConsumerStatus>,
     on_flush: Arc<FlushCallback>,
+    on_gap: Arc<GapCallback>,
 }
 
 /// How a shard reader ended.
@@ -210,7 +229,18 @@ impl Consumer {
             options,
             status: Arc::new(ConsumerStatus::default()),
             on_flush: Arc::new(|_| {}),
+            on_gap: Arc::new(|_| {}),
         }
+    }
+
+    /// Calls `report` when a shard's checkpoint is older than what the stream still holds
+    /// (records may have been lost to retention before they were read).
+    pub fn on_retention_gap(
+        mut self,
+        report: impl Fn(&RetentionGap) + Send + Sync + 'static,
+    ) -> Self {
+        self.on_gap = Arc::new(report);
+        self
     }
 
     /// Calls `report` after every flush (from the shard's task).
@@ -282,6 +312,7 @@ impl Consumer {
                         }),
                         status: Arc::clone(&self.status),
                         on_flush: Arc::clone(&self.on_flush),
+                        on_gap: Arc::clone(&self.on_gap),
                         shutdown: stop.clone(),
                     };
                     running.insert(shard_id.to_owned());
@@ -473,6 +504,7 @@ struct ShardReader {
     checkpoint: ShardCheckpoint,
     status: Arc<ConsumerStatus>,
     on_flush: Arc<FlushCallback>,
+    on_gap: Arc<GapCallback>,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -480,6 +512,7 @@ struct ShardReader {
 enum Position {
     Start(StartPosition),
     After(String),
+    At(String),
 }
 
 impl ShardReader {
@@ -488,6 +521,9 @@ impl ShardReader {
             uncommitted_files_removed: self.remove_uncommitted_files().await?,
             ..RunSummary::default()
         };
+        if let Some(sequence) = self.checkpoint.sequence_number.clone() {
+            self.check_retention(&sequence).await?;
+        }
         let mut position = match &self.checkpoint.sequence_number {
             Some(sequence) => Position::After(sequence.clone()),
             None if self.has_parents => Position::Start(StartPosition::TrimHorizon),
@@ -628,6 +664,42 @@ impl ShardReader {
         }
     }
 
+    /// Whether the checkpointed record is still in the stream. When it is not, the records
+    /// after it may have been trimmed unread: a Kinesis iterator after a trimmed sequence
+    /// number silently starts at the oldest record left, so this is the only moment the loss
+    /// can be seen. It is reported (and counted), never skipped silently.
+    async fn check_retention(&self, sequence: &str) -> Result<(), ConsumerError> {
+        let iterator = self.iterator(&Position::At(sequence.to_owned())).await?;
+        let answer = self
+            .client
+            .get_records()
+            .shard_iterator(iterator)
+            .limit(1)
+            .send()
+            .await
+            .map_err(|e| kinesis_error("GetRecords", &self.options.stream, &e))?;
+        let Some(first) = answer.records().first() else {
+            // Nothing at or after the checkpoint is left to compare with.
+            return Ok(());
+        };
+        if first.sequence_number() == sequence {
+            return Ok(());
+        }
+        let gap = RetentionGap {
+            shard_id: self.shard_id.clone(),
+            checkpoint_sequence: sequence.to_owned(),
+            checkpoint_arrival_ms: self.checkpoint.last_arrival_ms,
+            first_available_sequence: first.sequence_number().to_owned(),
+            first_available_arrival_ms: first
+                .approximate_arrival_timestamp()
+                .and_then(|t| t.to_millis().ok()),
+        };
+        self.status
+            .update(&self.shard_id, |s| s.retention_gaps += 1);
+        (self.on_gap)(&gap);
+        Ok(())
+    }
+
     /// Removes the files a flush of an earlier run listed and may have written before it
     /// died (see [`crate::checkpoint`]); their records are read again.
     async fn remove_uncommitted_files(&mut self) -> Result<u64, ConsumerError> {
@@ -653,6 +725,9 @@ impl ShardReader {
             let request = match position {
                 Position::After(sequence) => request
                     .shard_iterator_type(ShardIteratorType::AfterSequenceNumber)
+                    .starting_sequence_number(sequence),
+                Position::At(sequence) => request
+                    .shard_iterator_type(ShardIteratorType::AtSequenceNumber)
                     .starting_sequence_number(sequence),
                 Position::Start(StartPosition::TrimHorizon) => {
                     request.shard_iterator_type(ShardIteratorType::TrimHorizon)

@@ -11,6 +11,9 @@
 //!   to their end and checkpointed, so the versions of one contact arrive in order.
 //! - **Never blocked by bad data.** A record that does not decode is dead-lettered with its
 //!   shard and sequence number, exactly as `ingest files` dead-letters it.
+//! - **Loud about loss.** A shard whose checkpointed record the stream no longer holds (its
+//!   retention passed while the consumer was stopped) is reported as a [`RetentionGap`]:
+//!   records between the checkpoint and the oldest one left may have been trimmed unread.
 //! - **Polite.** At most 5 GetRecords calls a second per shard; throttling and network errors
 //!   back off with jitter; an expired iterator is taken again from the last record read; a
 //!   shard that is caught up is polled once a second.
@@ -21,6 +24,6 @@ pub mod metrics;
 
 pub use checkpoint::{CheckpointError, ShardCheckpoint, sequence_order};
 pub use consumer::{
-    Consumer, ConsumerError, ConsumerOptions, ConsumerStatus, FlushReport, RunSummary, ShardStatus,
-    StartPosition,
+    Consumer, ConsumerError, ConsumerOptions, ConsumerStatus, FlushReport, RetentionGap,
+    RunSummary, ShardStatus, StartPosition,
 };

@@ -25,7 +25,7 @@ type CounterSpec = (&'static str, &'static str, fn(&crate::ShardStatus) -> u64);
 pub fn render(status: &ConsumerStatus, stream: &str) -> String {
     let now_ms = chrono::Utc::now().timestamp_millis();
     let mut registry = Registry::with_prefix("ctrlake_kinesis");
-    let counters: [CounterSpec; 7] = [
+    let counters: [CounterSpec; 8] = [
         (
             "records",
             "Records read and written (as rows or dead letters)",
@@ -52,6 +52,11 @@ pub fn render(status: &ConsumerStatus, stream: &str) -> String {
             "retries",
             "Calls retried after throttling or a network error",
             |s| s.retries,
+        ),
+        (
+            "retention_gaps",
+            "Checkpointed records the stream no longer held: records may have been lost",
+            |s| s.retention_gaps,
         ),
     ];
     let shards = status.snapshot();

@@ -765,3 +765,79 @@ async fn wait_active(client: &Client, name: &str) {
     }
     panic!("stream {name} did not become active again");
 }
+
+/// A checkpoint whose record the stream no longer holds (its retention passed while the
+/// consumer was stopped) is reported with the range, and reading goes on with what is left;
+/// a checkpoint whose record is still there is not. The emulator trims by retention period
+/// only (24 h at least), so the trimmed record is the shard's starting sequence number: valid
+/// for the shard, held by no record.
+#[test]
+fn a_checkpoint_the_stream_no_longer_holds_is_reported_as_a_gap() {
+    let kinesis = LocalKinesis::start(fast_store());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake_dir = dir.path().join("lake");
+    let records = records();
+    let entries: Vec<(String, Vec<u8>)> = records
+        .iter()
+        .map(|(k, d, _)| (k.clone(), d.clone()))
+        .collect();
+    let runtime = runtime();
+    let gaps: std::sync::Arc<std::sync::Mutex<Vec<ctrlake_kinesis::RetentionGap>>> =
+        Default::default();
+    let consume = || {
+        let gaps = std::sync::Arc::clone(&gaps);
+        runtime.block_on(async {
+            let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
+            let (_stop, stop) = tokio::sync::watch::channel(false);
+            Consumer::new(kinesis.client(), lake, options("trimmed"))
+                .on_retention_gap(move |gap| {
+                    if let Ok(mut gaps) = gaps.lock() {
+                        gaps.push(gap.clone());
+                    }
+                })
+                .run(stop)
+                .await
+                .expect("consume")
+        })
+    };
+    let client = kinesis.client();
+    let (placed, starting_sequence) = runtime.block_on(async {
+        create_stream(&client, "trimmed", 1).await;
+        let placed = put(&client, "trimmed", &entries).await;
+        let shards = client
+            .list_shards()
+            .stream_name("trimmed")
+            .send()
+            .await
+            .expect("list");
+        let start = shards.shards()[0]
+            .sequence_number_range()
+            .map(|r| r.starting_sequence_number().to_owned())
+            .expect("range");
+        (placed, start)
+    });
+    runtime.block_on(async {
+        let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
+        let mut checkpoint = ShardCheckpoint::new("trimmed", "shardId-000000000000");
+        checkpoint.sequence_number = Some(starting_sequence.clone());
+        checkpoint.save(&lake).await.expect("save");
+    });
+    let summary = consume();
+    assert_eq!(
+        summary.records,
+        records.len() as u64,
+        "what is left is read"
+    );
+    {
+        let gaps = gaps.lock().expect("gaps");
+        assert_eq!(gaps.len(), 1, "{gaps:?}");
+        assert_eq!(gaps[0].shard_id, "shardId-000000000000");
+        assert_eq!(gaps[0].checkpoint_sequence, starting_sequence);
+        assert_eq!(gaps[0].first_available_sequence, placed[0].1);
+    }
+    let (good, bad) = split(&records, &placed);
+    assert_exactly_once(&lake_dir, &good, &bad);
+    // A checkpoint on a record the stream holds: no gap.
+    consume();
+    assert_eq!(gaps.lock().expect("gaps").len(), 1);
+}
