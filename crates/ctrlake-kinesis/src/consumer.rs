@@ -532,6 +532,10 @@ impl ShardReader {
         let mut iterator = self.iterator(&position).await?;
         let mut buffer: Vec<BufferedRecord> = Vec::new();
         let mut buffered_bytes = 0usize;
+        // When the oldest buffered record arrived in the stream (its ApproximateArrivalTimestamp,
+        // as an instant of this clock): the flush interval counts from there, so that a record
+        // is in the lake about `flush_interval` after it was put, however late the poll that
+        // read it came.
         let mut first_read: Option<Instant> = None;
         let mut millis_behind = None;
         let mut last_call: Option<Instant> = None;
@@ -591,17 +595,27 @@ impl ShardReader {
             };
             failures = 0;
             millis_behind = output.millis_behind_latest();
+            let now_ms = chrono::Utc::now().timestamp_millis();
+            let interval_ms =
+                i64::try_from(self.options.flush_interval.as_millis()).unwrap_or(i64::MAX);
             for record in output.records() {
                 let data = Bytes::copy_from_slice(record.data().as_ref());
                 buffered_bytes += data.len();
+                let arrival_ms = record
+                    .approximate_arrival_timestamp()
+                    .and_then(|t| t.to_millis().ok());
+                // Clamped: a clock skewed against the server's makes a record due at once at
+                // worst, never later.
+                let age_ms = arrival_ms.map_or(0, |a| (now_ms - a).clamp(0, interval_ms));
+                let arrived = Instant::now()
+                    .checked_sub(Duration::from_millis(age_ms.unsigned_abs()))
+                    .unwrap_or_else(Instant::now);
+                first_read = Some(first_read.map_or(arrived, |t| t.min(arrived)));
                 buffer.push(BufferedRecord {
                     sequence_number: record.sequence_number().to_owned(),
-                    arrival_ms: record
-                        .approximate_arrival_timestamp()
-                        .and_then(|t| t.to_millis().ok()),
+                    arrival_ms,
                     data,
                 });
-                first_read.get_or_insert_with(Instant::now);
             }
             if let Some(last) = buffer.last() {
                 position = Position::After(last.sequence_number.clone());
