@@ -314,6 +314,9 @@ impl Consumer {
                         on_flush: Arc::clone(&self.on_flush),
                         on_gap: Arc::clone(&self.on_gap),
                         shutdown: stop.clone(),
+                        buffer: ShardBuffer::default(),
+                        millis_behind: None,
+                        summary: RunSummary::default(),
                     };
                     running.insert(shard_id.to_owned());
                     started += 1;
@@ -494,6 +497,49 @@ struct BufferedRecord {
     data: Bytes,
 }
 
+/// A shard's records read and not yet flushed.
+#[derive(Default)]
+struct ShardBuffer {
+    records: Vec<BufferedRecord>,
+    bytes: usize,
+    /// When the oldest record arrived in the stream (its ApproximateArrivalTimestamp, as an
+    /// instant of this clock): the flush interval counts from there, so that a record is in
+    /// the lake about `flush_interval` after it was put, however late the poll that read it.
+    oldest_arrival: Option<Instant>,
+}
+
+impl ShardBuffer {
+    /// Adds a record read at `now_ms` (wall clock), which arrived at `record.arrival_ms`.
+    fn push(&mut self, record: BufferedRecord, now_ms: i64, flush_interval: Duration) {
+        let interval_ms = i64::try_from(flush_interval.as_millis()).unwrap_or(i64::MAX);
+        // Clamped: a clock skewed against the server's makes a record due at once at worst,
+        // never later.
+        let age_ms = record
+            .arrival_ms
+            .map_or(0, |a| (now_ms - a).clamp(0, interval_ms));
+        let arrived = Instant::now()
+            .checked_sub(Duration::from_millis(age_ms.unsigned_abs()))
+            .unwrap_or_else(Instant::now);
+        self.oldest_arrival = Some(self.oldest_arrival.map_or(arrived, |t| t.min(arrived)));
+        self.bytes += record.data.len();
+        self.records.push(record);
+    }
+
+    /// How long until the buffer is due for a flush by age (zero when it is), `None` when
+    /// it is empty.
+    fn due_in(&self, flush_interval: Duration) -> Option<Duration> {
+        self.oldest_arrival
+            .map(|t| flush_interval.saturating_sub(t.elapsed()))
+    }
+
+    /// The records, leaving the buffer empty.
+    fn take(&mut self) -> Vec<BufferedRecord> {
+        self.bytes = 0;
+        self.oldest_arrival = None;
+        std::mem::take(&mut self.records)
+    }
+}
+
 /// Reads one shard: its own task.
 struct ShardReader {
     client: Client,
@@ -506,6 +552,10 @@ struct ShardReader {
     on_flush: Arc<FlushCallback>,
     on_gap: Arc<GapCallback>,
     shutdown: watch::Receiver<bool>,
+    buffer: ShardBuffer,
+    /// `MillisBehindLatest` of the last GetRecords answer.
+    millis_behind: Option<i64>,
+    summary: RunSummary,
 }
 
 /// Where to take a shard iterator.
@@ -517,10 +567,7 @@ enum Position {
 
 impl ShardReader {
     async fn run(mut self) -> Result<ShardOutcome, ConsumerError> {
-        let mut summary = RunSummary {
-            uncommitted_files_removed: self.remove_uncommitted_files().await?,
-            ..RunSummary::default()
-        };
+        self.summary.uncommitted_files_removed = self.remove_uncommitted_files().await?;
         if let Some(sequence) = self.checkpoint.sequence_number.clone() {
             self.check_retention(&sequence).await?;
         }
@@ -530,27 +577,12 @@ impl ShardReader {
             None => Position::Start(self.options.start.clone()),
         };
         let mut iterator = self.iterator(&position).await?;
-        let mut buffer: Vec<BufferedRecord> = Vec::new();
-        let mut buffered_bytes = 0usize;
-        // When the oldest buffered record arrived in the stream (its ApproximateArrivalTimestamp,
-        // as an instant of this clock): the flush interval counts from there, so that a record
-        // is in the lake about `flush_interval` after it was put, however late the poll that
-        // read it came.
-        let mut first_read: Option<Instant> = None;
-        let mut millis_behind = None;
         let mut last_call: Option<Instant> = None;
         let mut failures = 0u32;
         loop {
             if *self.shutdown.borrow() {
-                self.flush(
-                    &mut buffer,
-                    &mut buffered_bytes,
-                    false,
-                    millis_behind,
-                    &mut summary,
-                )
-                .await?;
-                return Ok(ShardOutcome::Stopped(summary));
+                self.flush(false).await?;
+                return Ok(ShardOutcome::Stopped(std::mem::take(&mut self.summary)));
             }
             if let Some(last) = last_call {
                 tokio::time::sleep_until((last + MIN_CALL_INTERVAL).into()).await;
@@ -579,14 +611,7 @@ impl ShardReader {
                         }
                         _ => {
                             // Keep what was read: it is written before the error surfaces.
-                            self.flush(
-                                &mut buffer,
-                                &mut buffered_bytes,
-                                false,
-                                millis_behind,
-                                &mut summary,
-                            )
-                            .await?;
+                            self.flush(false).await?;
                             return Err(kinesis_error("GetRecords", &self.options.stream, &error));
                         }
                     }
@@ -594,82 +619,47 @@ impl ShardReader {
                 }
             };
             failures = 0;
-            millis_behind = output.millis_behind_latest();
+            self.millis_behind = output.millis_behind_latest();
             let now_ms = chrono::Utc::now().timestamp_millis();
-            let interval_ms =
-                i64::try_from(self.options.flush_interval.as_millis()).unwrap_or(i64::MAX);
             for record in output.records() {
-                let data = Bytes::copy_from_slice(record.data().as_ref());
-                buffered_bytes += data.len();
-                let arrival_ms = record
-                    .approximate_arrival_timestamp()
-                    .and_then(|t| t.to_millis().ok());
-                // Clamped: a clock skewed against the server's makes a record due at once at
-                // worst, never later.
-                let age_ms = arrival_ms.map_or(0, |a| (now_ms - a).clamp(0, interval_ms));
-                let arrived = Instant::now()
-                    .checked_sub(Duration::from_millis(age_ms.unsigned_abs()))
-                    .unwrap_or_else(Instant::now);
-                first_read = Some(first_read.map_or(arrived, |t| t.min(arrived)));
-                buffer.push(BufferedRecord {
+                let buffered = BufferedRecord {
                     sequence_number: record.sequence_number().to_owned(),
-                    arrival_ms,
-                    data,
-                });
+                    arrival_ms: record
+                        .approximate_arrival_timestamp()
+                        .and_then(|t| t.to_millis().ok()),
+                    data: Bytes::copy_from_slice(record.data().as_ref()),
+                };
+                self.buffer
+                    .push(buffered, now_ms, self.options.flush_interval);
             }
-            if let Some(last) = buffer.last() {
+            if let Some(last) = self.buffer.records.last() {
                 position = Position::After(last.sequence_number.clone());
             }
+            let millis_behind = self.millis_behind;
             self.status
                 .update(&self.shard_id, |s| s.millis_behind = millis_behind);
             let Some(next) = output.next_shard_iterator() else {
                 // Closed (split or merged) and read to its end.
-                self.flush(
-                    &mut buffer,
-                    &mut buffered_bytes,
-                    true,
-                    millis_behind,
-                    &mut summary,
-                )
-                .await?;
-                return Ok(ShardOutcome::Closed(summary));
+                self.flush(true).await?;
+                return Ok(ShardOutcome::Closed(std::mem::take(&mut self.summary)));
             };
             iterator = next.to_owned();
-            let due = first_read.is_some_and(|t| t.elapsed() >= self.options.flush_interval)
-                || buffered_bytes >= self.options.flush_bytes;
+            let due = self.buffer.due_in(self.options.flush_interval) == Some(Duration::ZERO)
+                || self.buffer.bytes >= self.options.flush_bytes;
             if due {
-                self.flush(
-                    &mut buffer,
-                    &mut buffered_bytes,
-                    false,
-                    millis_behind,
-                    &mut summary,
-                )
-                .await?;
-                first_read = None;
+                self.flush(false).await?;
             }
-            let caught_up = output.records().is_empty() && millis_behind.unwrap_or(0) == 0;
+            let caught_up = output.records().is_empty() && self.millis_behind.unwrap_or(0) == 0;
             if caught_up {
                 if self.options.until_caught_up {
-                    self.flush(
-                        &mut buffer,
-                        &mut buffered_bytes,
-                        false,
-                        millis_behind,
-                        &mut summary,
-                    )
-                    .await?;
-                    return Ok(ShardOutcome::CaughtUp(summary));
+                    self.flush(false).await?;
+                    return Ok(ShardOutcome::CaughtUp(std::mem::take(&mut self.summary)));
                 }
                 // Wake early for a flush that falls due, or a request to stop.
-                let wait = match first_read {
-                    Some(t) => self
-                        .options
-                        .flush_interval
-                        .saturating_sub(t.elapsed())
-                        .min(IDLE_POLL),
-                    None => IDLE_POLL,
-                };
+                let wait = self
+                    .buffer
+                    .due_in(self.options.flush_interval)
+                    .map_or(IDLE_POLL, |due| due.min(IDLE_POLL));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = self.shutdown.changed() => {}
@@ -785,17 +775,9 @@ impl ShardReader {
 
     /// Writes the buffered records as files and moves the checkpoint past them (with
     /// `closed`, marks the shard finished even when nothing is buffered).
-    async fn flush(
-        &mut self,
-        buffer: &mut Vec<BufferedRecord>,
-        buffered_bytes: &mut usize,
-        closed: bool,
-        millis_behind: Option<i64>,
-        summary: &mut RunSummary,
-    ) -> Result<(), ConsumerError> {
+    async fn flush(&mut self, closed: bool) -> Result<(), ConsumerError> {
         let started = Instant::now();
-        let records = std::mem::take(buffer);
-        *buffered_bytes = 0;
+        let records = self.buffer.take();
         let (Some(first), Some(last)) = (records.first(), records.last()) else {
             if closed {
                 self.checkpoint.closed = true;
@@ -862,14 +844,14 @@ impl ShardReader {
             bytes,
             first_sequence,
             last_sequence,
-            millis_behind,
+            millis_behind: self.millis_behind,
             took: started.elapsed(),
         };
-        summary.records += count;
-        summary.rows += rows;
-        summary.dead_letters += dead_letters;
-        summary.files += report.files;
-        summary.flushes += 1;
+        self.summary.records += count;
+        self.summary.rows += rows;
+        self.summary.dead_letters += dead_letters;
+        self.summary.files += report.files;
+        self.summary.flushes += 1;
         let checkpoint_ms = self.checkpoint.written_ms;
         self.status.update(&self.shard_id, |s| {
             s.records += count;
@@ -913,6 +895,34 @@ mod tests {
             StartPosition::AtTimestamp("2026-03-02T00:00:00Z".parse().expect("utc"))
         );
         assert!("yesterday".parse::<StartPosition>().is_err());
+    }
+
+    #[test]
+    fn the_flush_interval_counts_from_the_oldest_arrival() {
+        let record = |arrival_ms| BufferedRecord {
+            sequence_number: "1".to_owned(),
+            arrival_ms,
+            data: Bytes::from_static(b"{}"),
+        };
+        let interval = Duration::from_secs(10);
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let mut buffer = ShardBuffer::default();
+        assert_eq!(buffer.due_in(interval), None);
+        // Put 4 s before it was read: due 6 s after the read.
+        buffer.push(record(Some(now_ms - 4_000)), now_ms, interval);
+        let due = buffer.due_in(interval).expect("buffered");
+        assert!(due <= Duration::from_secs(6) && due > Duration::from_secs(5), "{due:?}");
+        // A later record does not postpone it; one put long ago makes it due at once.
+        buffer.push(record(Some(now_ms)), now_ms, interval);
+        assert!(buffer.due_in(interval).expect("buffered") <= Duration::from_secs(6));
+        buffer.push(record(Some(now_ms - 60_000)), now_ms, interval);
+        assert_eq!(buffer.due_in(interval), Some(Duration::ZERO));
+        assert_eq!(buffer.bytes, 6);
+        assert_eq!(buffer.take().len(), 3);
+        assert_eq!((buffer.bytes, buffer.due_in(interval)), (0, None));
+        // A server clock ahead of ours (an arrival in the future) counts as just arrived.
+        buffer.push(record(Some(now_ms + 60_000)), now_ms, interval);
+        assert!(buffer.due_in(interval).expect("buffered") > Duration::from_secs(9));
     }
 
     #[test]
