@@ -911,7 +911,10 @@ mod tests {
         // Put 4 s before it was read: due 6 s after the read.
         buffer.push(record(Some(now_ms - 4_000)), now_ms, interval);
         let due = buffer.due_in(interval).expect("buffered");
-        assert!(due <= Duration::from_secs(6) && due > Duration::from_secs(5), "{due:?}");
+        assert!(
+            due <= Duration::from_secs(6) && due > Duration::from_secs(5),
+            "{due:?}"
+        );
         // A later record does not postpone it; one put long ago makes it due at once.
         buffer.push(record(Some(now_ms)), now_ms, interval);
         assert!(buffer.due_in(interval).expect("buffered") <= Duration::from_secs(6));

@@ -91,22 +91,7 @@ async fn create_stream(client: &Client, name: &str, shards: i32) {
         .send()
         .await
         .expect("create stream");
-    for _ in 0..100 {
-        let described = client
-            .describe_stream_summary()
-            .stream_name(name)
-            .send()
-            .await
-            .expect("describe");
-        let status = described
-            .stream_description_summary()
-            .map(|s| s.stream_status().as_str().to_owned());
-        if status.as_deref() == Some("ACTIVE") {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    panic!("stream {name} did not become active");
+    wait_active(client, name).await;
 }
 
 /// Puts `records` (partition key, data) in order, 500 at a time; returns the sequence number
@@ -317,6 +302,26 @@ fn options(stream: &str) -> ConsumerOptions {
     }
 }
 
+/// `records` as (partition key, data), to put.
+fn entries(records: &[(String, Vec<u8>, bool)]) -> Vec<(String, Vec<u8>)> {
+    records
+        .iter()
+        .map(|(key, data, _)| (key.clone(), data.clone()))
+        .collect()
+}
+
+/// A consumer into the lake at `lake_dir`, with a client for the current runtime.
+fn consumer(kinesis: &LocalKinesis, lake_dir: &Path, options: ConsumerOptions) -> Consumer {
+    let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
+    Consumer::new(kinesis.client(), lake, options)
+}
+
+/// Runs `consumer` until it ends by itself (caught up, or dropped by the caller).
+async fn run_to_end(consumer: Consumer) -> ctrlake_kinesis::RunSummary {
+    let (_stop, stop) = tokio::sync::watch::channel(false);
+    consumer.run(stop).await.expect("consume")
+}
+
 fn split(
     records: &[(String, Vec<u8>, bool)],
     placed: &[(String, String)],
@@ -343,22 +348,13 @@ fn every_record_of_a_four_shard_stream_lands_exactly_once() {
     let placed = runtime.block_on(async {
         let client = kinesis.client();
         create_stream(&client, "ctr", 4).await;
-        let entries: Vec<(String, Vec<u8>)> = records
-            .iter()
-            .map(|(k, d, _)| (k.clone(), d.clone()))
-            .collect();
+        let entries: Vec<(String, Vec<u8>)> = entries(&records);
         put(&client, "ctr", &entries).await
     });
     let shards: BTreeSet<&str> = placed.iter().map(|(s, _)| s.as_str()).collect();
     assert_eq!(shards.len(), 4, "records spread over every shard");
-    let summary = runtime.block_on(async {
-        let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
-        let (_stop, stop) = tokio::sync::watch::channel(false);
-        Consumer::new(kinesis.client(), lake, options("ctr"))
-            .run(stop)
-            .await
-            .expect("consume")
-    });
+    let summary =
+        runtime.block_on(async { run_to_end(consumer(&kinesis, &lake_dir, options("ctr"))).await });
     let (good, bad) = split(&records, &placed);
     assert_eq!(summary.records, records.len() as u64);
     assert_eq!(summary.rows, good.len() as u64);
@@ -383,14 +379,8 @@ fn every_record_of_a_four_shard_stream_lands_exactly_once() {
     });
     // A second run finds nothing new and writes nothing.
     let before = walk(&lake_dir.join("ctr"));
-    let again = runtime.block_on(async {
-        let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
-        let (_stop, stop) = tokio::sync::watch::channel(false);
-        Consumer::new(kinesis.client(), lake, options("ctr"))
-            .run(stop)
-            .await
-            .expect("consume")
-    });
+    let again =
+        runtime.block_on(async { run_to_end(consumer(&kinesis, &lake_dir, options("ctr"))).await });
     assert_eq!(again.records, 0);
     assert_eq!(walk(&lake_dir.join("ctr")), before);
 }
@@ -411,18 +401,12 @@ fn stops_at_random_moments_leave_every_record_exactly_once() {
     let mut placed = setup.block_on(async {
         let client = kinesis.client();
         create_stream(&client, "crashy", 3).await;
-        let entries: Vec<(String, Vec<u8>)> = first
-            .iter()
-            .map(|(k, d, _)| (k.clone(), d.clone()))
-            .collect();
+        let entries: Vec<(String, Vec<u8>)> = entries(first);
         put(&client, "crashy", &entries).await
     });
     // The producer: the rest in small batches, while the consumer is stopped and started.
     let producer = {
-        let entries: Vec<(String, Vec<u8>)> = rest
-            .iter()
-            .map(|(k, d, _)| (k.clone(), d.clone()))
-            .collect();
+        let entries: Vec<(String, Vec<u8>)> = entries(rest);
         let endpoint = kinesis.endpoint.clone();
         std::thread::spawn(move || {
             let runtime = runtime();
@@ -448,25 +432,15 @@ fn stops_at_random_moments_leave_every_record_exactly_once() {
         let runtime = runtime();
         let stop_after = Duration::from_millis(random.random_range(5..250));
         runtime.block_on(async {
-            let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
-            let (_stop, stop) = tokio::sync::watch::channel(false);
-            let consumer = Consumer::new(kinesis.client(), lake, fast.clone());
-            let _ = tokio::time::timeout(stop_after, consumer.run(stop)).await;
+            let consumer = consumer(&kinesis, &lake_dir, fast.clone());
+            let _ = tokio::time::timeout(stop_after, run_to_end(consumer)).await;
         });
         // Dropping the runtime ends its tasks at their await points and waits for blocking
         // work (a file being written) to finish, as the kernel would finish a write(2).
         drop(runtime);
     }
     placed.extend(producer.join().expect("producer"));
-    let summary = runtime().block_on(async {
-        let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
-        let (_stop, stop) = tokio::sync::watch::channel(false);
-        Consumer::new(kinesis.client(), lake, options("crashy"))
-            .run(stop)
-            .await
-            .expect("consume")
-    });
-    let _ = summary;
+    runtime().block_on(run_to_end(consumer(&kinesis, &lake_dir, options("crashy"))));
     let (good, bad) = split(&records, &placed);
     assert_exactly_once(&lake_dir, &good, &bad);
 }
@@ -483,20 +457,8 @@ fn files_written_before_a_checkpoint_that_never_moved_are_replaced() {
     let records = records();
     let (first, second) = records.split_at(records.len() / 2);
     let runtime = runtime();
-    let entries = |part: &[(String, Vec<u8>, bool)]| -> Vec<(String, Vec<u8>)> {
-        part.iter()
-            .map(|(k, d, _)| (k.clone(), d.clone()))
-            .collect()
-    };
     let consume = |options: ConsumerOptions| {
-        runtime.block_on(async {
-            let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
-            let (_stop, stop) = tokio::sync::watch::channel(false);
-            Consumer::new(kinesis.client(), lake, options)
-                .run(stop)
-                .await
-                .expect("consume")
-        })
+        runtime.block_on(async { run_to_end(consumer(&kinesis, &lake_dir, options)).await })
     };
     let mut placed = runtime.block_on(async {
         let client = kinesis.client();
@@ -560,17 +522,11 @@ fn expired_iterators_are_taken_again_after_the_last_record() {
     let placed = runtime.block_on(async {
         let client = kinesis.client();
         create_stream(&client, "slow", 2).await;
-        let entries = |part: &[(String, Vec<u8>, bool)]| -> Vec<(String, Vec<u8>)> {
-            part.iter()
-                .map(|(k, d, _)| (k.clone(), d.clone()))
-                .collect()
-        };
         let mut placed = put(&client, "slow", &entries(first)).await;
-        let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
         let (stop_tx, stop) = tokio::sync::watch::channel(false);
-        let consumer = Consumer::new(
-            kinesis.client(),
-            lake,
+        let consumer = consumer(
+            &kinesis,
+            &lake_dir,
             ConsumerOptions {
                 until_caught_up: false,
                 ..options("slow")
@@ -617,27 +573,19 @@ fn after_a_split_and_a_merge_children_are_read_after_their_parents() {
     let lake_dir = dir.path().join("lake");
     let records = records();
     let thirds: Vec<&[(String, Vec<u8>, bool)]> = records.chunks(records.len() / 3 + 1).collect();
-    let entries = |part: &[(String, Vec<u8>, bool)]| -> Vec<(String, Vec<u8>)> {
-        part.iter()
-            .map(|(k, d, _)| (k.clone(), d.clone()))
-            .collect()
-    };
     let runtime = runtime();
     let flushed: std::sync::Arc<std::sync::Mutex<Vec<String>>> = Default::default();
     let consume = || {
         let flushed = std::sync::Arc::clone(&flushed);
         runtime.block_on(async {
-            let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
-            let (_stop, stop) = tokio::sync::watch::channel(false);
-            Consumer::new(kinesis.client(), lake, options("resharded"))
-                .on_flush(move |report| {
+            run_to_end(
+                consumer(&kinesis, &lake_dir, options("resharded")).on_flush(move |report| {
                     if let Ok(mut order) = flushed.lock() {
                         order.push(report.shard_id.clone());
                     }
-                })
-                .run(stop)
-                .await
-                .expect("consume")
+                }),
+            )
+            .await
         })
     };
     let client = kinesis.client();
@@ -763,7 +711,7 @@ async fn wait_active(client: &Client, name: &str) {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    panic!("stream {name} did not become active again");
+    panic!("stream {name} did not become active");
 }
 
 /// A checkpoint whose record the stream no longer holds (its retention passed while the
@@ -777,27 +725,21 @@ fn a_checkpoint_the_stream_no_longer_holds_is_reported_as_a_gap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake_dir = dir.path().join("lake");
     let records = records();
-    let entries: Vec<(String, Vec<u8>)> = records
-        .iter()
-        .map(|(k, d, _)| (k.clone(), d.clone()))
-        .collect();
+    let entries: Vec<(String, Vec<u8>)> = entries(&records);
     let runtime = runtime();
     let gaps: std::sync::Arc<std::sync::Mutex<Vec<ctrlake_kinesis::RetentionGap>>> =
         Default::default();
     let consume = || {
         let gaps = std::sync::Arc::clone(&gaps);
         runtime.block_on(async {
-            let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
-            let (_stop, stop) = tokio::sync::watch::channel(false);
-            Consumer::new(kinesis.client(), lake, options("trimmed"))
-                .on_retention_gap(move |gap| {
+            run_to_end(
+                consumer(&kinesis, &lake_dir, options("trimmed")).on_retention_gap(move |gap| {
                     if let Ok(mut gaps) = gaps.lock() {
                         gaps.push(gap.clone());
                     }
-                })
-                .run(stop)
-                .await
-                .expect("consume")
+                }),
+            )
+            .await
         })
     };
     let client = kinesis.client();
