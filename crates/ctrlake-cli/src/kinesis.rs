@@ -10,7 +10,7 @@ use anyhow::{Context, Result};
 use ctrlake_kinesis::{Consumer, ConsumerOptions, FlushReport, RunSummary, StartPosition};
 use ctrlake_lake::Lake;
 
-use crate::{RawJson, parse_size, writer_options};
+use crate::{RawJson, number_and_unit, parse_size, writer_options};
 
 #[derive(clap::Args)]
 pub struct IngestKinesisArgs {
@@ -57,13 +57,8 @@ pub struct IngestKinesisArgs {
 
 /// `10s`, `1s`, `500ms`, `2m`, `1h`.
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(text.len());
-    let (number, unit) = text.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration like 10s or 500ms"))?;
+    let (number, unit) = number_and_unit(text)
+        .ok_or_else(|| format!("{text:?} is not a duration like 10s or 500ms"))?;
     let seconds = match unit {
         "ms" => number / 1000.0,
         "s" | "" => number,

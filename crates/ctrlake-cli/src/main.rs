@@ -158,6 +158,15 @@ impl EngineArgs {
     }
 }
 
+/// `"1.5GiB"` → `(1.5, "GiB")`: the leading decimal number and what follows it.
+fn number_and_unit(text: &str) -> Option<(f64, &str)> {
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    Some((number.parse().ok()?, unit))
+}
+
 /// A memory limit: a size ([`parse_size`]) from 1 MB to 1 PB.
 fn parse_memory_limit(text: &str) -> Result<usize, String> {
     let bytes = parse_size(text)?;
@@ -170,14 +179,8 @@ fn parse_memory_limit(text: &str) -> Result<usize, String> {
 /// `4GB`, `512MB`, `1.5GiB`, `1000000` (bytes): decimal units (KB, MB, GB) and binary ones
 /// (KiB, MiB, GiB).
 fn parse_size(text: &str) -> Result<usize, String> {
-    let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(trimmed.len());
-    let (number, unit) = trimmed.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a size like 2GB or 512MB"))?;
+    let (number, unit) = number_and_unit(text.trim())
+        .ok_or_else(|| format!("{text:?} is not a size like 2GB or 512MB"))?;
     let scale: f64 = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1.0,
         "k" | "kb" => 1e3,

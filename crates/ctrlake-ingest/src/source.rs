@@ -24,7 +24,7 @@ use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
 use tokio::runtime::Handle;
 
-use ctrlake_lake::s3_store;
+use ctrlake_lake::{LakeLocation, s3_store};
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 
@@ -325,16 +325,13 @@ impl Source {
     }
 }
 
-/// A local path for a `file://` URL (percent-decoded) or a plain path (taken literally).
+/// A local path for a `file://` URL (percent-decoded) or a plain path (taken literally): the
+/// lake's one rule for local locations.
 fn local_path(input: &str) -> PathBuf {
-    if input.starts_with("file://")
-        && let Some(path) = url::Url::parse(input)
-            .ok()
-            .and_then(|url| url.to_file_path().ok())
-    {
-        return path;
+    match LakeLocation::parse(input) {
+        Ok(LakeLocation::Local(path)) => path,
+        _ => PathBuf::from(input),
     }
-    PathBuf::from(input)
 }
 
 fn open_file(path: &FsPath) -> io::Result<std::fs::File> {

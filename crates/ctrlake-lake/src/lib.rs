@@ -136,6 +136,8 @@ pub struct Lake {
     url: url::Url,
     /// The local directory, for a local lake.
     local_root: Option<PathBuf>,
+    /// For an S3 lake: the bucket and a store rooted at it (not at the prefix).
+    bucket: Option<(String, Arc<dyn ObjectStore>)>,
 }
 
 impl Lake {
@@ -160,11 +162,11 @@ impl Lake {
         };
         match LakeLocation::parse(location)? {
             LakeLocation::S3 { bucket, prefix } => {
-                let store = s3_store(&bucket).map_err(|e| open_error(Box::new(e)))?;
+                let bucket_store = s3_store(&bucket).map_err(|e| open_error(Box::new(e)))?;
                 let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-                    store
+                    Arc::clone(&bucket_store)
                 } else {
-                    Arc::new(PrefixStore::new(store, prefix.as_str()))
+                    Arc::new(PrefixStore::new(Arc::clone(&bucket_store), prefix.as_str()))
                 };
                 let shown = format!("s3://{bucket}/{prefix}")
                     .trim_end_matches('/')
@@ -183,6 +185,7 @@ impl Lake {
                     location: shown,
                     url,
                     local_root: None,
+                    bucket: Some((bucket, bucket_store)),
                 })
             }
             LakeLocation::Local(dir) => {
@@ -208,6 +211,7 @@ impl Lake {
                     location: dir.display().to_string(),
                     url,
                     local_root: Some(dir),
+                    bucket: None,
                 })
             }
         }
@@ -227,6 +231,14 @@ impl Lake {
     /// The store, rooted at the lake.
     pub fn store(&self) -> &Arc<dyn ObjectStore> {
         &self.store
+    }
+
+    /// For an S3 lake, its bucket and a store rooted at the bucket: what an engine that reads
+    /// objects by their full URL ([`Lake::url`]) registers for `s3://<bucket>`.
+    pub fn s3_bucket(&self) -> Option<(&str, &Arc<dyn ObjectStore>)> {
+        self.bucket
+            .as_ref()
+            .map(|(bucket, store)| (bucket.as_str(), store))
     }
 
     /// The local directory of a local lake.

@@ -41,6 +41,7 @@ fn a_directory_with_url_characters_has_a_url_that_leads_back_to_it() {
     let odd = dir.path().join("lake %20 #1 ?x");
     let lake = Lake::open(&odd.display().to_string()).expect("open");
     assert!(odd.is_dir(), "the literal name is created");
+    assert!(lake.s3_bucket().is_none());
     let url = lake.url();
     assert!(url.as_str().ends_with('/'));
     assert_eq!(url.fragment(), None);
@@ -68,6 +69,7 @@ fn s3_urls_keep_the_prefix() {
     let lake = Lake::open("s3://bucket/a/b/").expect("s3");
     assert_eq!(lake.location(), "s3://bucket/a/b");
     assert_eq!(lake.url().as_str(), "s3://bucket/a/b/");
+    assert_eq!(lake.s3_bucket().map(|(bucket, _)| bucket), Some("bucket"));
     let root = Lake::open("s3://bucket").expect("s3");
     assert_eq!(root.url().as_str(), "s3://bucket/");
 }

@@ -417,20 +417,15 @@ fn lake_root(ctx: &SessionContext, location: &str) -> Result<url::Url, QueryErro
             other => other.to_string(),
         },
     })?;
-    let url = lake.url().clone();
-    if let ctrlake_lake::LakeLocation::S3 { bucket, .. } =
-        ctrlake_lake::LakeLocation::parse(location)?
-    {
+    if let Some((bucket, store)) = lake.s3_bucket() {
         // The writer's S3 client (credentials and endpoint from the environment, path-style
         // requests), registered for the bucket: the URL's path is the prefix.
-        let open_error = |message: String| QueryError::Open {
-            location: location.to_owned(),
-            message,
-        };
-        let store = ctrlake_lake::s3_store(&bucket).map_err(|e| open_error(e.to_string()))?;
         let bucket_url =
-            url::Url::parse(&format!("s3://{bucket}")).map_err(|e| open_error(e.to_string()))?;
-        ctx.register_object_store(&bucket_url, store);
+            url::Url::parse(&format!("s3://{bucket}")).map_err(|e| QueryError::Open {
+                location: location.to_owned(),
+                message: e.to_string(),
+            })?;
+        ctx.register_object_store(&bucket_url, Arc::clone(store));
     }
-    Ok(url)
+    Ok(lake.url().clone())
 }
