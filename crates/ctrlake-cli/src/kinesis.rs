@@ -34,9 +34,13 @@ pub struct IngestKinesisArgs {
     /// 500ms, 2m).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     flush_interval: Duration,
-    /// ... or as soon as this much is buffered for a shard.
+    /// ... or as soon as one day of a shard buffers this much (decoded, in memory).
     #[arg(long, default_value = "48MB", value_parser = parse_size)]
     flush_bytes: usize,
+    /// Memory for buffered records over all shards: a shard that would take the total over it
+    /// flushes at once. Peak memory is about this plus 10 MB per shard being read.
+    #[arg(long, default_value = "64MB", value_parser = parse_size)]
+    buffer_limit: usize,
     /// Stop once every shard is read to its latest record, instead of waiting for more.
     #[arg(long)]
     until_caught_up: bool,
@@ -96,6 +100,7 @@ async fn consume(args: IngestKinesisArgs) -> Result<ExitCode> {
         start: args.start.clone(),
         flush_interval: args.flush_interval,
         flush_bytes: args.flush_bytes.max(1),
+        buffer_limit_bytes: args.buffer_limit.max(1),
         writer: writer_options(&args.compression, args.raw_json)?,
         until_caught_up: args.until_caught_up,
         ..ConsumerOptions::new(&args.stream)

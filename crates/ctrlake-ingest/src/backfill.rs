@@ -33,6 +33,7 @@ use ctrlake_model::DeadLetterReason;
 use memmap2::Mmap;
 use tokio::runtime::Handle;
 
+use crate::buffer::{FlushPolicy, Partition, PartitionBuffer};
 use crate::framing::{complete_prefix, find_cut, first_cut};
 use crate::lake::{CTR_TABLE, DEAD_LETTER_DIR, Lake, LakeError};
 use crate::origin::{Origin, fnv1a64};
@@ -800,87 +801,6 @@ fn write(job: WriteJob, lake: &Lake, options: &BackfillOptions, runtime: &Handle
     }
 }
 
-/// Rows of one partition waiting to become a file, and the byte range they came from.
-struct PendingPartition {
-    batches: Vec<RecordBatch>,
-    bytes: usize,
-    start: u64,
-    end: u64,
-    /// How many of the last batches are small ([`SMALL_BATCH_BYTES`]).
-    small_tail: usize,
-    /// The last chunk that had rows for this partition ([`Coordinator::chunks_taken`]).
-    last_chunk: u64,
-}
-
-/// A batch under this many bytes is a small one: most are a chunk's few late updates for an
-/// earlier day, and each holds its builders' initial room (~46 KB) for a handful of rows.
-const SMALL_BATCH_BYTES: usize = 256 << 10;
-
-/// This many small batches in a row in one partition are merged into one batch of exactly
-/// their size. Without it, a day's late updates (a few rows in every chunk for a month of
-/// input) filled most of the buffer limit, which then flushed the current day's partition at a
-/// fraction of its intended size.
-const SMALL_BATCHES_MERGED: usize = 16;
-
-/// A partition no chunk has added rows to in this many chunks (32 MB of input by default) is
-/// cold: when the buffer is full, cold partitions are flushed first, largest first, then the
-/// largest of the others. Before, the largest was always the current day, flushed at a fraction
-/// of `partition_flush_bytes` while earlier days' late updates held the rest of the buffer.
-/// With the merging of small batches, 1M generated contacts make 104 files instead of 179.
-const COLD_AFTER_CHUNKS: u64 = 8;
-
-/// The partition to flush when the buffer is full: the largest of those no chunk since
-/// `cold_before` added rows to (a day whose late updates have stopped: flushing it now makes no
-/// more files than flushing it at the end), else the largest (the current day, whose file is
-/// then smaller than intended). Ties go to the earlier day.
-fn partition_to_flush(
-    partitions: &BTreeMap<i64, PendingPartition>,
-    cold_before: u64,
-) -> Option<i64> {
-    partitions
-        .iter()
-        .max_by_key(|(day, p)| {
-            (
-                p.last_chunk < cold_before,
-                p.bytes,
-                std::cmp::Reverse(**day),
-            )
-        })
-        .map(|(day, _)| *day)
-}
-
-impl PendingPartition {
-    /// Adds `batch` and returns by how much the partition's buffered bytes grew (merging small
-    /// batches shrinks them, so the change can be negative).
-    fn push(&mut self, batch: RecordBatch) -> Result<isize, EncodeError> {
-        let before = self.bytes;
-        let bytes = batch.get_array_memory_size();
-        self.bytes += bytes;
-        self.batches.push(batch);
-        self.small_tail = if bytes < SMALL_BATCH_BYTES {
-            self.small_tail + 1
-        } else {
-            0
-        };
-        if self.small_tail == SMALL_BATCHES_MERGED {
-            // The merged rows keep their order and their place among the partition's rows,
-            // so the file's row order (ties keep input order) is unchanged.
-            let first = self.batches.len() - SMALL_BATCHES_MERGED;
-            let small = self.batches.split_off(first);
-            let merged = arrow_select::concat::concat_batches(&small[0].schema(), &small)?;
-            let merged_bytes = merged.get_array_memory_size();
-            self.bytes = self.bytes + merged_bytes
-                - small
-                    .iter()
-                    .map(|b| b.get_array_memory_size())
-                    .sum::<usize>();
-            self.small_tail = usize::from(merged_bytes < SMALL_BATCH_BYTES);
-            self.batches.push(merged);
-        }
-        Ok(self.bytes as isize - before as isize)
-    }
-}
-
 /// Dead letters of the current source waiting to be written.
 #[derive(Default)]
 struct PendingDeadLetters {
@@ -896,13 +816,11 @@ struct Coordinator<'a> {
     write_tx: Sender<WriteJob>,
     credit_tx: Sender<Vec<u8>>,
     progress: &'a Progress,
-    partitions: BTreeMap<i64, PendingPartition>,
+    /// Rows per partition waiting to become files (the shared flush policy).
+    buffer: PartitionBuffer,
     dead: PendingDeadLetters,
-    buffered: usize,
     in_flight: usize,
     writes_outstanding: u64,
-    /// Chunks taken so far, in input order: the clock of [`PendingPartition::last_chunk`].
-    chunks_taken: u64,
     summary: BackfillSummary,
     /// Lake paths written by this run.
     written: HashSet<String>,
@@ -930,12 +848,14 @@ impl<'a> Coordinator<'a> {
             write_tx,
             credit_tx,
             progress,
-            partitions: BTreeMap::new(),
+            buffer: PartitionBuffer::new(FlushPolicy {
+                partition_bytes: options.partition_flush_bytes,
+                buffer_bytes: options.buffer_limit_bytes,
+                max_age: None,
+            }),
             dead: PendingDeadLetters::default(),
-            buffered: 0,
             in_flight: 0,
             writes_outstanding: 0,
-            chunks_taken: 0,
             summary: BackfillSummary::default(),
             written: HashSet::new(),
             failed_sources: HashSet::new(),
@@ -1022,33 +942,13 @@ impl<'a> Coordinator<'a> {
         self.progress
             .records_read
             .fetch_add(decoded.records, Ordering::Relaxed);
-        for (day, batch) in decoded.partitions {
-            let pending = self.partitions.entry(day).or_insert(PendingPartition {
-                batches: Vec::new(),
-                bytes: 0,
-                start: chunk.offset,
-                end: chunk_end,
-                small_tail: 0,
-                last_chunk: 0,
-            });
-            let grown = pending.push(batch)?;
-            pending.end = chunk_end;
-            pending.last_chunk = self.chunks_taken;
-            self.buffered = self.buffered.saturating_add_signed(grown);
-            if pending.bytes >= self.options.partition_flush_bytes {
-                self.flush_partition(day, &chunk)?;
-            }
-        }
         // Flush decisions look only at what is buffered (never at what is still being written,
         // which depends on timing) so that the same input always makes the same files.
-        let cold_before = self.chunks_taken.saturating_sub(COLD_AFTER_CHUNKS);
-        while self.buffered >= self.options.buffer_limit_bytes {
-            let Some(day) = partition_to_flush(&self.partitions, cold_before) else {
-                break;
-            };
+        self.buffer
+            .push(decoded.partitions, chunk.offset, chunk_end, Instant::now())?;
+        while let Some(day) = self.buffer.due_partition() {
             self.flush_partition(day, &chunk)?;
         }
-        self.chunks_taken += 1;
         let mut letters = decoded.dead_letters;
         if let Some(failure) = &chunk.read_error {
             let source = &self.sources[chunk.source];
@@ -1094,9 +994,8 @@ impl<'a> Coordinator<'a> {
             self.flush_dead_letters(&chunk)?;
         }
         if chunk.last {
-            let days: Vec<i64> = self.partitions.keys().copied().collect();
-            for day in days {
-                self.flush_partition(day, &chunk)?;
+            for partition in self.buffer.take_all() {
+                self.submit_partition(partition, &chunk)?;
             }
             self.flush_dead_letters(&chunk)?;
         }
@@ -1113,17 +1012,24 @@ impl<'a> Coordinator<'a> {
     }
 
     fn flush_partition(&mut self, day: i64, chunk: &Chunk) -> Result<(), BackfillError> {
-        let Some(pending) = self.partitions.remove(&day) else {
-            return Ok(());
-        };
-        self.buffered -= pending.bytes;
-        self.in_flight += pending.bytes;
-        let origin = self.origin(chunk, pending.start, pending.end);
+        match self.buffer.take(day) {
+            Some(partition) => self.submit_partition(partition, chunk),
+            None => Ok(()),
+        }
+    }
+
+    fn submit_partition(
+        &mut self,
+        partition: Partition,
+        chunk: &Chunk,
+    ) -> Result<(), BackfillError> {
+        self.in_flight += partition.bytes;
+        let origin = self.origin(chunk, partition.start, partition.end);
         self.submit(WriteJob::Parquet {
-            day,
+            day: partition.day,
             origin,
-            batches: pending.batches,
-            buffered: pending.bytes,
+            batches: partition.batches,
+            buffered: partition.bytes,
         })
     }
 
@@ -1166,146 +1072,6 @@ mod tests {
             chunk_end(&window, window.len(), 1024),
             ChunkEnd::At(2 * RECORD.len())
         );
-    }
-
-    /// One partition's batch of `rows` records with ids `c-{first}`, `c-{first + 1}`, ...
-    fn batch(first: usize, rows: usize) -> RecordBatch {
-        let ndjson: String = (first..first + rows)
-            .map(|i| {
-                format!(
-                    "{{\"ContactId\":\"c-{i}\",\"InitiationTimestamp\":\"2026-03-01T00:00:00Z\",\"LastUpdateTimestamp\":\"2026-03-01T00:05:00Z\"}}\n"
-                )
-            })
-            .collect();
-        let decoded = crate::writer::decode_bytes(
-            ndjson.as_bytes(),
-            0,
-            &Arc::from("file:///test"),
-            None,
-            ctrlake_model::RawJsonMode::Unmapped,
-        )
-        .expect("decodes");
-        let (_, batch) = decoded.partitions.into_iter().next().expect("one day");
-        batch
-    }
-
-    fn contact_ids(pending: &PendingPartition) -> Vec<String> {
-        pending
-            .batches
-            .iter()
-            .flat_map(|b| {
-                let ids = b
-                    .column_by_name("contact_id")
-                    .and_then(|c| c.as_any().downcast_ref::<arrow_array::StringArray>())
-                    .expect("contact_id");
-                ids.iter().flatten().map(str::to_owned).collect::<Vec<_>>()
-            })
-            .collect()
-    }
-
-    fn pending() -> PendingPartition {
-        PendingPartition {
-            batches: Vec::new(),
-            bytes: 0,
-            start: 0,
-            end: 0,
-            small_tail: 0,
-            last_chunk: 0,
-        }
-    }
-
-    #[test]
-    fn small_batches_in_a_row_are_merged_in_order() {
-        let mut partition = pending();
-        let mut growth = Vec::new();
-        for i in 0..SMALL_BATCHES_MERGED {
-            growth.push(partition.push(batch(i, 1)).expect("push"));
-        }
-        assert_eq!(partition.batches.len(), 1, "16 small batches became one");
-        let expected: Vec<String> = (0..SMALL_BATCHES_MERGED)
-            .map(|i| format!("c-{i}"))
-            .collect();
-        assert_eq!(contact_ids(&partition), expected, "rows keep their order");
-        assert!(
-            growth[..SMALL_BATCHES_MERGED - 1].iter().all(|g| *g > 0),
-            "{growth:?}"
-        );
-        let unmerged: isize = growth[..SMALL_BATCHES_MERGED - 1].iter().sum();
-        assert!(
-            growth[SMALL_BATCHES_MERGED - 1] < 0,
-            "the merge frees the builders' unused room: {growth:?}"
-        );
-        assert_eq!(
-            partition.bytes as isize,
-            growth.iter().sum::<isize>(),
-            "bytes follow the reported growth"
-        );
-        assert!(
-            (partition.bytes as isize) < unmerged / 4,
-            "{} bytes merged, {unmerged} before",
-            partition.bytes
-        );
-        assert_eq!(
-            partition.bytes,
-            partition.batches[0].get_array_memory_size()
-        );
-    }
-
-    #[test]
-    fn a_large_batch_breaks_a_run_of_small_ones() {
-        let mut partition = pending();
-        let large = batch(1000, 2000);
-        assert!(large.get_array_memory_size() >= SMALL_BATCH_BYTES);
-        for i in 0..SMALL_BATCHES_MERGED - 1 {
-            partition.push(batch(i, 1)).expect("push");
-        }
-        partition.push(large).expect("push");
-        for i in 100..100 + SMALL_BATCHES_MERGED - 1 {
-            partition.push(batch(i, 1)).expect("push");
-        }
-        assert_eq!(partition.batches.len(), 2 * SMALL_BATCHES_MERGED - 1);
-        partition.push(batch(200, 1)).expect("push");
-        assert_eq!(
-            partition.batches.len(),
-            SMALL_BATCHES_MERGED + 1,
-            "the 16 small batches after the large one are merged"
-        );
-        let ids = contact_ids(&partition);
-        assert_eq!(ids.len(), 2 * SMALL_BATCHES_MERGED - 1 + 2000);
-        assert_eq!(ids[SMALL_BATCHES_MERGED - 1], "c-1000");
-        assert_eq!(ids.last().map(String::as_str), Some("c-200"));
-    }
-
-    #[test]
-    fn a_full_buffer_flushes_cold_days_before_the_largest() {
-        let partition = |bytes, last_chunk| PendingPartition {
-            bytes,
-            last_chunk,
-            ..pending()
-        };
-        let mut partitions = BTreeMap::from([
-            (10, partition(100, 1)),
-            (11, partition(300, 2)),
-            (12, partition(5_000, 20)),
-            (13, partition(50, 19)),
-        ]);
-        // Chunks before 12 are 8 or more chunks ago: days 10 and 11 are cold.
-        assert_eq!(partition_to_flush(&partitions, 12), Some(11));
-        partitions.remove(&11);
-        assert_eq!(partition_to_flush(&partitions, 12), Some(10));
-        partitions.remove(&10);
-        assert_eq!(
-            partition_to_flush(&partitions, 12),
-            Some(12),
-            "no cold day: the largest"
-        );
-        partitions.insert(9, partition(5_000, 20));
-        assert_eq!(
-            partition_to_flush(&partitions, 12),
-            Some(9),
-            "equal sizes: the earlier day"
-        );
-        assert_eq!(partition_to_flush(&BTreeMap::new(), 12), None);
     }
 
     #[test]

@@ -3,18 +3,22 @@
 //! - [`writer`]: the library API every ingest path shares (file backfill, Lambda, Kinesis
 //!   poller): decode a batch of raw records, encode Parquet and dead-letter files named after
 //!   their [`origin`], write them atomically to a [`Lake`].
+//! - [`buffer`]: the flush policy every path shares: rows per day partition until they are
+//!   worth a file (by size, by total memory with cold days first, by age on a stream).
 //! - [`backfill`]: `ctrlake ingest files` — stream many large sources through that API on all
 //!   cores with bounded memory.
 //!
 //! DataFusion is deliberately absent: this crate links into the Lambda and must stay small.
 
 pub mod backfill;
+pub mod buffer;
 pub mod framing;
 pub mod origin;
 pub mod source;
 pub mod writer;
 
 pub use backfill::{BackfillError, BackfillOptions, BackfillSummary, Progress, backfill};
+pub use buffer::{FlushPolicy, Partition, PartitionBuffer};
 pub use ctrlake_lake as lake;
 pub use ctrlake_lake::{Lake, LakeError};
 pub use origin::Origin;

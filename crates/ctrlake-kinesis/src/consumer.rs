@@ -7,16 +7,17 @@ use std::time::{Duration, Instant};
 
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_kinesis::types::{Shard, ShardIteratorType};
+use aws_sdk_kinesis::types::{Record, Shard, ShardIteratorType};
 use bytes::Bytes;
 use ctrlake_ingest::writer::EncodeError;
 use ctrlake_ingest::{
-    KinesisRecordRef, Origin, WriterOptions, decode_kinesis_records, encode_batch,
+    DeadLetter, DecodedRecords, FlushPolicy, KinesisRecordRef, Origin, Partition, PartitionBuffer,
+    WriterOptions, decode_kinesis_records, encode_dead_letter_file, encode_parquet_file,
 };
 use ctrlake_lake::{Lake, LakeError};
 use object_store::path::Path;
 use rand::Rng;
-use tokio::sync::watch;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::checkpoint::{CheckpointError, ShardCheckpoint};
@@ -30,6 +31,12 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 const MAX_CONSECUTIVE_FAILURES: u32 = 20;
 /// Attempts at writing one lake file before the consumer stops.
 const WRITE_ATTEMPTS: u32 = 5;
+/// The size a GetRecords page aims at: the number of records asked for follows the size of
+/// the records read so far. Kinesis answers at most 10 MiB and reads 2 MiB/s per shard, so 4 MiB
+/// pages lose no speed, and they bound what each shard holds while a page is decoded.
+const PAGE_TARGET_BYTES: usize = 4 << 20;
+/// Records asked for in a shard's first call, before any page showed how large they are.
+const FIRST_PAGE_RECORDS: i32 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConsumerError {
@@ -89,8 +96,11 @@ pub struct ConsumerOptions {
     /// A shard's buffered records become files at the latest this long after the first of
     /// them was read.
     pub flush_interval: Duration,
-    /// ... or as soon as this many bytes of records are buffered for the shard.
+    /// ... or as soon as one of its partitions buffers this many bytes (decoded, in memory).
     pub flush_bytes: usize,
+    /// Bytes buffered over all shards: a shard whose page takes the total over it flushes at
+    /// once, so that memory stays bounded however many shards the stream has.
+    pub buffer_limit_bytes: usize,
     pub writer: WriterOptions,
     /// How often the shard list is read again to find new shards (after a split or merge).
     pub relist_interval: Duration,
@@ -109,6 +119,7 @@ impl ConsumerOptions {
             start: StartPosition::TrimHorizon,
             flush_interval: Duration::from_secs(10),
             flush_bytes: 48 << 20,
+            buffer_limit_bytes: 64 << 20,
             writer: WriterOptions::default(),
             relist_interval: Duration::from_secs(10),
             until_caught_up: false,
@@ -270,6 +281,13 @@ impl Consumer {
         // Read to their latest record (until_caught_up only).
         let mut caught_up: HashSet<String> = HashSet::new();
         let mut failure = None;
+        // Kibibytes of buffered rows all shards may hold, and the threads decoding or encoding.
+        let budget = Arc::new(Semaphore::new(
+            (self.options.buffer_limit_bytes >> 10).clamp(1, Semaphore::MAX_PERMITS),
+        ));
+        let cpu = Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(2, |n| n.get()),
+        ));
         loop {
             let mut started = 0;
             if !*stop.borrow() {
@@ -314,7 +332,15 @@ impl Consumer {
                         on_flush: Arc::clone(&self.on_flush),
                         on_gap: Arc::clone(&self.on_gap),
                         shutdown: stop.clone(),
-                        buffer: ShardBuffer::default(),
+                        buffer: ShardBuffer::new(FlushPolicy {
+                            partition_bytes: self.options.flush_bytes,
+                            buffer_bytes: self.options.flush_bytes,
+                            max_age: Some(self.options.flush_interval),
+                        }),
+                        budget: Arc::clone(&budget),
+                        cpu: Arc::clone(&cpu),
+                        // Until a page shows the records' size: 1,000 CTRs are 2-10 MB.
+                        page_limit: self.options.records_per_call.clamp(1, FIRST_PAGE_RECORDS),
                         millis_behind: None,
                         summary: RunSummary::default(),
                     };
@@ -490,53 +516,168 @@ fn backoff(failures: u32) -> Duration {
     Duration::from_millis(rand::rng().random_range(ceiling / 2..=ceiling))
 }
 
-/// A record read and not yet flushed.
-struct BufferedRecord {
-    sequence_number: String,
-    arrival_ms: Option<i64>,
-    data: Bytes,
+/// Records to ask for in the next GetRecords call so that a page holds about
+/// [`PAGE_TARGET_BYTES`], from the last page's `bytes` in `records` records; at most `limit`.
+fn page_limit(bytes: usize, records: usize, limit: i32) -> i32 {
+    let record_bytes = (bytes / records.max(1)).max(1);
+    i32::try_from(PAGE_TARGET_BYTES / record_bytes)
+        .unwrap_or(i32::MAX)
+        .clamp(1, limit.max(1))
 }
 
-/// A shard's records read and not yet flushed.
-#[derive(Default)]
+/// One GetRecords page, decoded.
+struct DecodedPage {
+    decoded: DecodedRecords,
+    first_sequence: String,
+    last_sequence: String,
+    last_arrival_ms: Option<i64>,
+    /// When the page's oldest record arrived in the stream, as an instant of this clock.
+    arrived: Instant,
+}
+
+/// A shard's records read and not yet flushed: the rows in the partition buffer every ingest
+/// path shares (per day, small batches merged, due by size or by age), the dead letters beside
+/// them, and the sequence range they cover, which names the files of the flush.
 struct ShardBuffer {
-    records: Vec<BufferedRecord>,
-    bytes: usize,
-    /// When the oldest record arrived in the stream (its ApproximateArrivalTimestamp, as an
-    /// instant of this clock): the flush interval counts from there, so that a record is in
-    /// the lake about `flush_interval` after it was put, however late the poll that read it.
-    oldest_arrival: Option<Instant>,
+    rows: PartitionBuffer,
+    dead_letters: Vec<DeadLetter>,
+    dead_letter_bytes: usize,
+    /// When the oldest dead-lettered record arrived (the rows keep theirs).
+    dead_letters_arrived: Option<Instant>,
+    first_sequence: Option<String>,
+    last_sequence: Option<String>,
+    last_arrival_ms: Option<i64>,
+    records: u64,
+    /// Kibibytes of the consumer's memory budget held for what is buffered.
+    held: Option<OwnedSemaphorePermit>,
+}
+
+/// What a flush takes out of a [`ShardBuffer`].
+struct TakenBuffer {
+    partitions: Vec<Partition>,
+    dead_letters: Vec<DeadLetter>,
+    first_sequence: String,
+    last_sequence: String,
+    last_arrival_ms: Option<i64>,
+    records: u64,
+    /// Released once the files are written.
+    held: Option<OwnedSemaphorePermit>,
+}
+
+/// When a record that arrived in the stream at `arrival_ms` (the server's clock) arrived on
+/// this machine's monotonic clock, read at `now_ms`. Clamped to `max_age` in the past: a clock
+/// skewed against the server's makes a record due at once at worst, never later.
+fn arrival_instant(arrival_ms: Option<i64>, now_ms: i64, max_age: Duration) -> Instant {
+    let max_age_ms = i64::try_from(max_age.as_millis()).unwrap_or(i64::MAX);
+    let age_ms = arrival_ms.map_or(0, |a| (now_ms - a).clamp(0, max_age_ms));
+    Instant::now()
+        .checked_sub(Duration::from_millis(age_ms.unsigned_abs()))
+        .unwrap_or_else(Instant::now)
 }
 
 impl ShardBuffer {
-    /// Adds a record read at `now_ms` (wall clock), which arrived at `record.arrival_ms`.
-    fn push(&mut self, record: BufferedRecord, now_ms: i64, flush_interval: Duration) {
-        let interval_ms = i64::try_from(flush_interval.as_millis()).unwrap_or(i64::MAX);
-        // Clamped: a clock skewed against the server's makes a record due at once at worst,
-        // never later.
-        let age_ms = record
-            .arrival_ms
-            .map_or(0, |a| (now_ms - a).clamp(0, interval_ms));
-        let arrived = Instant::now()
-            .checked_sub(Duration::from_millis(age_ms.unsigned_abs()))
-            .unwrap_or_else(Instant::now);
-        self.oldest_arrival = Some(self.oldest_arrival.map_or(arrived, |t| t.min(arrived)));
-        self.bytes += record.data.len();
-        self.records.push(record);
+    fn new(policy: FlushPolicy) -> Self {
+        Self {
+            rows: PartitionBuffer::new(policy),
+            dead_letters: Vec::new(),
+            dead_letter_bytes: 0,
+            dead_letters_arrived: None,
+            first_sequence: None,
+            last_sequence: None,
+            last_arrival_ms: None,
+            records: 0,
+            held: None,
+        }
     }
 
-    /// How long until the buffer is due for a flush by age (zero when it is), `None` when
-    /// it is empty.
-    fn due_in(&self, flush_interval: Duration) -> Option<Duration> {
-        self.oldest_arrival
-            .map(|t| flush_interval.saturating_sub(t.elapsed()))
+    fn push(&mut self, page: DecodedPage) -> Result<(), EncodeError> {
+        let start = self.records;
+        self.records += page.decoded.records;
+        self.rows
+            .push(page.decoded.partitions, start, self.records, page.arrived)?;
+        if !page.decoded.dead_letters.is_empty() {
+            self.dead_letters_arrived = Some(
+                self.dead_letters_arrived
+                    .map_or(page.arrived, |t| t.min(page.arrived)),
+            );
+        }
+        for letter in page.decoded.dead_letters {
+            self.dead_letter_bytes += letter.bytes.len() + letter.detail.len();
+            self.dead_letters.push(letter);
+        }
+        self.first_sequence.get_or_insert(page.first_sequence);
+        self.last_sequence = Some(page.last_sequence);
+        self.last_arrival_ms = page.last_arrival_ms.or(self.last_arrival_ms);
+        Ok(())
     }
 
-    /// The records, leaving the buffer empty.
-    fn take(&mut self) -> Vec<BufferedRecord> {
-        self.bytes = 0;
-        self.oldest_arrival = None;
-        std::mem::take(&mut self.records)
+    /// Bytes buffered: decoded rows and dead letters.
+    fn bytes(&self) -> usize {
+        self.rows.bytes() + self.dead_letter_bytes
+    }
+
+    /// How long until the buffer is due by age (zero when it is), `None` when empty.
+    fn due_in(&self) -> Option<Duration> {
+        let max_age = self.rows.policy().max_age.unwrap_or(Duration::ZERO);
+        let dead = self
+            .dead_letters_arrived
+            .map(|t| max_age.saturating_sub(t.elapsed()));
+        match (self.rows.due_in(), dead) {
+            (Some(rows), Some(dead)) => Some(rows.min(dead)),
+            (rows, dead) => rows.or(dead),
+        }
+    }
+
+    /// Whether the shard must flush now: a partition is full, or the oldest record waited
+    /// the flush interval.
+    fn is_due(&self) -> bool {
+        self.rows.is_due()
+            || self.due_in() == Some(Duration::ZERO)
+            || self.dead_letter_bytes >= self.rows.policy().partition_bytes
+    }
+
+    /// Holds budget for what is buffered; `false` when the consumer's budget is spent (the
+    /// shard must flush to give it back).
+    fn reserve(&mut self, budget: &Arc<Semaphore>) -> bool {
+        let wanted = self.bytes().div_ceil(1024);
+        let held = self
+            .held
+            .as_ref()
+            .map_or(0, OwnedSemaphorePermit::num_permits);
+        let Some(more) = wanted.checked_sub(held).filter(|more| *more > 0) else {
+            return true;
+        };
+        let Ok(more) = u32::try_from(more) else {
+            return false;
+        };
+        match Arc::clone(budget).try_acquire_many_owned(more) {
+            Ok(permit) => {
+                match &mut self.held {
+                    Some(held) => held.merge(permit),
+                    None => self.held = Some(permit),
+                }
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Everything buffered, leaving the buffer empty; `None` when nothing was read.
+    fn take(&mut self) -> Option<TakenBuffer> {
+        let first_sequence = self.first_sequence.take()?;
+        let last_sequence = self.last_sequence.take()?;
+        let taken = TakenBuffer {
+            partitions: self.rows.take_all(),
+            dead_letters: std::mem::take(&mut self.dead_letters),
+            first_sequence,
+            last_sequence,
+            last_arrival_ms: self.last_arrival_ms.take(),
+            records: std::mem::take(&mut self.records),
+            held: self.held.take(),
+        };
+        self.dead_letter_bytes = 0;
+        self.dead_letters_arrived = None;
+        Some(taken)
     }
 }
 
@@ -553,6 +694,12 @@ struct ShardReader {
     on_gap: Arc<GapCallback>,
     shutdown: watch::Receiver<bool>,
     buffer: ShardBuffer,
+    /// The consumer's memory budget (kibibytes of buffered records, all shards).
+    budget: Arc<Semaphore>,
+    /// Permits to decode or encode on a blocking thread: as many as cores.
+    cpu: Arc<Semaphore>,
+    /// Records asked for in the next GetRecords call ([`PAGE_TARGET_BYTES`]).
+    page_limit: i32,
     /// `MillisBehindLatest` of the last GetRecords answer.
     millis_behind: Option<i64>,
     summary: RunSummary,
@@ -592,7 +739,7 @@ impl ShardReader {
                 .client
                 .get_records()
                 .shard_iterator(&iterator)
-                .limit(self.options.records_per_call.clamp(1, 10_000))
+                .limit(self.page_limit)
                 .send()
                 .await;
             let output = match answer {
@@ -619,37 +766,36 @@ impl ShardReader {
                 }
             };
             failures = 0;
-            self.millis_behind = output.millis_behind_latest();
-            let now_ms = chrono::Utc::now().timestamp_millis();
-            for record in output.records() {
-                let buffered = BufferedRecord {
-                    sequence_number: record.sequence_number().to_owned(),
-                    arrival_ms: record
-                        .approximate_arrival_timestamp()
-                        .and_then(|t| t.to_millis().ok()),
-                    data: Bytes::copy_from_slice(record.data().as_ref()),
-                };
-                self.buffer
-                    .push(buffered, now_ms, self.options.flush_interval);
-            }
-            if let Some(last) = self.buffer.records.last() {
+            let mut output = output;
+            let records = std::mem::take(&mut output.records);
+            let read = records.len();
+            self.millis_behind = output.millis_behind_latest;
+            if let Some(last) = records.last() {
                 position = Position::After(last.sequence_number.clone());
+            }
+            if !records.is_empty() {
+                let page_bytes: usize = records.iter().map(|r| r.data.as_ref().len()).sum();
+                self.page_limit = page_limit(
+                    page_bytes,
+                    read,
+                    self.options.records_per_call.clamp(1, 10_000),
+                );
+                let page = self.decode(records).await?;
+                self.buffer.push(page)?;
             }
             let millis_behind = self.millis_behind;
             self.status
                 .update(&self.shard_id, |s| s.millis_behind = millis_behind);
-            let Some(next) = output.next_shard_iterator() else {
+            let Some(next) = output.next_shard_iterator else {
                 // Closed (split or merged) and read to its end.
                 self.flush(true).await?;
                 return Ok(ShardOutcome::Closed(std::mem::take(&mut self.summary)));
             };
-            iterator = next.to_owned();
-            let due = self.buffer.due_in(self.options.flush_interval) == Some(Duration::ZERO)
-                || self.buffer.bytes >= self.options.flush_bytes;
-            if due {
+            iterator = next;
+            if self.buffer.is_due() || !self.buffer.reserve(&self.budget) {
                 self.flush(false).await?;
             }
-            let caught_up = output.records().is_empty() && self.millis_behind.unwrap_or(0) == 0;
+            let caught_up = read == 0 && self.millis_behind.unwrap_or(0) == 0;
             if caught_up {
                 if self.options.until_caught_up {
                     self.flush(false).await?;
@@ -658,7 +804,7 @@ impl ShardReader {
                 // Wake early for a flush that falls due, or a request to stop.
                 let wait = self
                     .buffer
-                    .due_in(self.options.flush_interval)
+                    .due_in()
                     .map_or(IDLE_POLL, |due| due.min(IDLE_POLL));
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
@@ -773,12 +919,65 @@ impl ShardReader {
         }
     }
 
+    /// Decodes a page off the async threads (as many at once as there are cores); the
+    /// records' bytes are dropped once decoded.
+    async fn decode(&self, records: Vec<Record>) -> Result<DecodedPage, ConsumerError> {
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let max_age = self.options.flush_interval;
+        let uri = self.source_uri();
+        let mode = self.options.writer.raw_json;
+        let _cpu = Arc::clone(&self.cpu)
+            .acquire_owned()
+            .await
+            .map_err(|e| ConsumerError::Task(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            let records: Vec<(String, Option<i64>, Vec<u8>)> = records
+                .into_iter()
+                .map(|r| {
+                    let arrival = r
+                        .approximate_arrival_timestamp
+                        .and_then(|t| t.to_millis().ok());
+                    (r.sequence_number, arrival, r.data.into_inner())
+                })
+                .collect();
+            let refs: Vec<KinesisRecordRef<'_>> = records
+                .iter()
+                .map(|(sequence_number, arrival, data)| KinesisRecordRef {
+                    sequence_number,
+                    arrival_timestamp: *arrival,
+                    data,
+                })
+                .collect();
+            let decoded = decode_kinesis_records(&refs, &uri, mode)?;
+            let oldest_ms = records.iter().filter_map(|r| r.1).min();
+            let (Some(first), Some(last)) = (records.first(), records.last()) else {
+                return Err(ConsumerError::Task("an empty page was decoded".to_owned()));
+            };
+            Ok(DecodedPage {
+                decoded,
+                first_sequence: first.0.clone(),
+                last_sequence: last.0.clone(),
+                last_arrival_ms: last.1,
+                arrived: arrival_instant(oldest_ms, now_ms, max_age),
+            })
+        })
+        .await
+        .map_err(|e| ConsumerError::Task(e.to_string()))?
+    }
+
+    /// `kinesis://stream/shard`: the rows' `source_uri`.
+    fn source_uri(&self) -> Arc<str> {
+        Arc::from(format!(
+            "kinesis://{}/{}",
+            self.options.stream, self.shard_id
+        ))
+    }
+
     /// Writes the buffered records as files and moves the checkpoint past them (with
     /// `closed`, marks the shard finished even when nothing is buffered).
     async fn flush(&mut self, closed: bool) -> Result<(), ConsumerError> {
         let started = Instant::now();
-        let records = self.buffer.take();
-        let (Some(first), Some(last)) = (records.first(), records.last()) else {
+        let Some(taken) = self.buffer.take() else {
             if closed {
                 self.checkpoint.closed = true;
                 self.checkpoint.save(&self.lake).await?;
@@ -786,39 +985,52 @@ impl ShardReader {
             }
             return Ok(());
         };
-        let first_sequence = first.sequence_number.clone();
-        let last_sequence = last.sequence_number.clone();
-        let last_arrival = last.arrival_ms;
+        let TakenBuffer {
+            partitions,
+            dead_letters,
+            first_sequence,
+            last_sequence,
+            last_arrival_ms: last_arrival,
+            records: count,
+            held,
+        } = taken;
         let origin = Origin::Shard {
             stream: self.options.stream.clone(),
             shard_id: self.shard_id.clone(),
             first_sequence: first_sequence.clone(),
             last_sequence: last_sequence.clone(),
         };
-        let uri: Arc<str> = Arc::from(format!(
-            "kinesis://{}/{}",
-            self.options.stream, self.shard_id
-        ));
         let writer = self.options.writer.clone();
-        let count = records.len() as u64;
-        // Decoding and encoding are CPU work: off the async threads.
-        let encoded = tokio::task::spawn_blocking(move || {
-            let refs: Vec<KinesisRecordRef<'_>> = records
-                .iter()
-                .map(|r| KinesisRecordRef {
-                    sequence_number: &r.sequence_number,
-                    arrival_timestamp: r.arrival_ms,
-                    data: &r.data,
-                })
-                .collect();
-            let decoded = decode_kinesis_records(&refs, &uri, writer.raw_json)?;
-            let dead_letters = decoded.dead_letters.len() as u64;
-            let rows = decoded.rows();
-            encode_batch(&decoded, &origin, &writer).map(|files| (files, rows, dead_letters))
+        let rows: u64 = partitions
+            .iter()
+            .flat_map(|p| &p.batches)
+            .map(|b| b.num_rows() as u64)
+            .sum();
+        let dead_letters_count = dead_letters.len() as u64;
+        // Encoding is CPU work: off the async threads, as many at once as there are cores.
+        let cpu = Arc::clone(&self.cpu)
+            .acquire_owned()
+            .await
+            .map_err(|e| ConsumerError::Task(e.to_string()))?;
+        let files = tokio::task::spawn_blocking(move || {
+            let mut files = Vec::with_capacity(partitions.len() + 1);
+            for partition in partitions {
+                files.push(encode_parquet_file(
+                    partition.day,
+                    &origin,
+                    &partition.batches,
+                    &writer,
+                )?);
+            }
+            if !dead_letters.is_empty() {
+                files.push(encode_dead_letter_file(&origin, &dead_letters)?);
+            }
+            Ok::<_, EncodeError>(files)
         })
         .await
         .map_err(|e| ConsumerError::Task(e.to_string()))??;
-        let (files, rows, dead_letters) = encoded;
+        drop(cpu);
+        let dead_letters = dead_letters_count;
         // 1. The intent: these files may exist from now on.
         self.checkpoint.pending = files.iter().map(|f| f.path.to_string()).collect();
         self.checkpoint.save(&self.lake).await?;
@@ -828,6 +1040,7 @@ impl ShardReader {
             .iter()
             .map(|file| self.put_with_retries(&file.path, file.bytes.clone()));
         futures::future::try_join_all(writes).await?;
+        drop(held);
         // 3. The checkpoint moves past them.
         self.checkpoint.pending.clear();
         self.checkpoint.sequence_number = Some(last_sequence.clone());
@@ -898,34 +1111,138 @@ mod tests {
     }
 
     #[test]
-    fn the_flush_interval_counts_from_the_oldest_arrival() {
-        let record = |arrival_ms| BufferedRecord {
-            sequence_number: "1".to_owned(),
-            arrival_ms,
-            data: Bytes::from_static(b"{}"),
-        };
-        let interval = Duration::from_secs(10);
+    fn arrivals_are_placed_on_this_clock_and_clamped() {
+        let max_age = Duration::from_secs(10);
         let now_ms = chrono::Utc::now().timestamp_millis();
-        let mut buffer = ShardBuffer::default();
-        assert_eq!(buffer.due_in(interval), None);
-        // Put 4 s before it was read: due 6 s after the read.
-        buffer.push(record(Some(now_ms - 4_000)), now_ms, interval);
-        let due = buffer.due_in(interval).expect("buffered");
+        let age = |arrival| arrival_instant(arrival, now_ms, max_age).elapsed();
+        let four = age(Some(now_ms - 4_000));
+        assert!(four >= Duration::from_secs(4) && four < Duration::from_secs(5));
         assert!(
-            due <= Duration::from_secs(6) && due > Duration::from_secs(5),
-            "{due:?}"
+            age(Some(now_ms - 60_000)) >= max_age,
+            "long ago: due at once"
         );
-        // A later record does not postpone it; one put long ago makes it due at once.
-        buffer.push(record(Some(now_ms)), now_ms, interval);
-        assert!(buffer.due_in(interval).expect("buffered") <= Duration::from_secs(6));
-        buffer.push(record(Some(now_ms - 60_000)), now_ms, interval);
-        assert_eq!(buffer.due_in(interval), Some(Duration::ZERO));
-        assert_eq!(buffer.bytes, 6);
-        assert_eq!(buffer.take().len(), 3);
-        assert_eq!((buffer.bytes, buffer.due_in(interval)), (0, None));
-        // A server clock ahead of ours (an arrival in the future) counts as just arrived.
-        buffer.push(record(Some(now_ms + 60_000)), now_ms, interval);
-        assert!(buffer.due_in(interval).expect("buffered") > Duration::from_secs(9));
+        assert!(age(Some(now_ms - 60_000)) < max_age + Duration::from_secs(1));
+        assert!(
+            age(Some(now_ms + 60_000)) < Duration::from_secs(1),
+            "future: just now"
+        );
+        assert!(age(None) < Duration::from_secs(1), "unknown: just now");
+    }
+
+    #[test]
+    fn pages_aim_at_a_few_mebibytes() {
+        assert_eq!(
+            page_limit(3_200_000, 1_000, 10_000),
+            1_310,
+            "3.2 KB records"
+        );
+        assert_eq!(
+            page_limit(1_000, 10, 10_000),
+            10_000,
+            "small records: the cap"
+        );
+        assert_eq!(page_limit(2 << 20, 1, 10_000), 2, "1 MiB records: 2");
+        assert_eq!(page_limit(8 << 20, 1, 10_000), 1, "never below one");
+        assert_eq!(page_limit(0, 0, 500), 500);
+    }
+
+    /// One page of `rows` CTRs of `day` (2026-03-01 plus days) that arrived at `arrived`.
+    fn page(first: usize, rows: usize, day: u32, arrived: Instant) -> DecodedPage {
+        let data: Vec<Vec<u8>> = (first..first + rows)
+            .map(|i| {
+                format!(
+                    "{{\"ContactId\":\"c-{i}\",\"InitiationTimestamp\":\"2026-03-{:02}T00:00:00Z\",\"LastUpdateTimestamp\":\"2026-03-{:02}T00:05:00Z\"}}",
+                    day + 1,
+                    day + 1
+                )
+                .into_bytes()
+            })
+            .chain(std::iter::once(b"not json".to_vec()))
+            .collect();
+        let sequences: Vec<String> = (first..first + rows + 1)
+            .map(|i| format!("{i:056}"))
+            .collect();
+        let refs: Vec<KinesisRecordRef<'_>> = data
+            .iter()
+            .zip(&sequences)
+            .map(|(data, sequence_number)| KinesisRecordRef {
+                sequence_number,
+                arrival_timestamp: Some(1),
+                data,
+            })
+            .collect();
+        let decoded = decode_kinesis_records(
+            &refs,
+            &Arc::from("kinesis://s/shardId-0"),
+            ctrlake_model::RawJsonMode::Unmapped,
+        )
+        .expect("decodes");
+        DecodedPage {
+            decoded,
+            first_sequence: sequences[0].clone(),
+            last_sequence: sequences[rows].clone(),
+            last_arrival_ms: Some(1),
+            arrived,
+        }
+    }
+
+    fn shard_buffer(flush_bytes: usize) -> ShardBuffer {
+        ShardBuffer::new(FlushPolicy {
+            partition_bytes: flush_bytes,
+            buffer_bytes: flush_bytes,
+            max_age: Some(Duration::from_secs(10)),
+        })
+    }
+
+    #[test]
+    fn a_shard_buffer_is_due_by_age_or_size_and_covers_its_sequence_range() {
+        let mut buffer = shard_buffer(usize::MAX);
+        assert_eq!(buffer.due_in(), None);
+        assert!(buffer.take().is_none(), "nothing read");
+        let now = Instant::now();
+        buffer.push(page(0, 10, 0, now)).expect("push");
+        buffer.push(page(100, 10, 1, now)).expect("push");
+        assert!(!buffer.is_due());
+        let due = buffer.due_in().expect("buffered");
+        assert!(due > Duration::from_secs(9), "{due:?}");
+        let taken = buffer.take().expect("buffered");
+        assert_eq!(taken.records, 22);
+        assert_eq!(taken.partitions.len(), 2, "two days");
+        assert_eq!(taken.dead_letters.len(), 2);
+        assert_eq!(taken.first_sequence, format!("{:056}", 0));
+        assert_eq!(taken.last_sequence, format!("{:056}", 110));
+        assert_eq!((buffer.bytes(), buffer.due_in()), (0, None), "empty again");
+
+        // A page read long after its records arrived is due at once, dead letters included.
+        let old = now.checked_sub(Duration::from_secs(11)).expect("clock");
+        buffer.push(page(0, 0, 0, old)).expect("push");
+        assert_eq!(buffer.due_in(), Some(Duration::ZERO), "only a dead letter");
+        assert!(buffer.is_due());
+        buffer.take();
+
+        // A partition at the flush size is due.
+        let mut small = shard_buffer(1);
+        small.push(page(0, 1, 0, now)).expect("push");
+        assert!(small.is_due());
+    }
+
+    #[test]
+    fn shards_share_one_memory_budget() {
+        let now = Instant::now();
+        let mut one = shard_buffer(usize::MAX);
+        let mut two = shard_buffer(usize::MAX);
+        one.push(page(0, 500, 0, now)).expect("push");
+        two.push(page(1000, 500, 0, now)).expect("push");
+        let kib = one.bytes().div_ceil(1024);
+        let budget = Arc::new(Semaphore::new(kib + kib / 2));
+        assert!(one.reserve(&budget), "the first shard fits");
+        assert!(one.reserve(&budget), "asking again holds nothing more");
+        assert!(!two.reserve(&budget), "the second does not: it must flush");
+        let taken = one.take().expect("buffered");
+        assert_eq!(budget.available_permits(), kib / 2, "held until written");
+        drop(taken);
+        assert_eq!(budget.available_permits(), kib + kib / 2, "given back");
+        assert!(two.reserve(&budget));
     }
 
     #[test]
