@@ -4,6 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_kinesis::Client;
@@ -27,6 +29,12 @@ struct LocalKinesis {
 
 impl LocalKinesis {
     fn start(options: StoreOptions) -> Self {
+        Self::start_with_faults(options, None)
+    }
+
+    /// The server, answering some calls with the errors [`Faults`] plans instead of serving
+    /// them: what a throttled or failing Kinesis endpoint sends, on the wire, to the real SDK.
+    fn start_with_faults(options: StoreOptions, faults: Option<Arc<Faults>>) -> Self {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .enable_all()
@@ -34,6 +42,20 @@ impl LocalKinesis {
             .expect("server runtime");
         let endpoint = runtime.block_on(async {
             let (app, _store) = ferrokinesis::create_app(options);
+            let app = match faults {
+                Some(faults) => app.layer(axum::middleware::from_fn(
+                    move |request: axum::extract::Request, next: axum::middleware::Next| {
+                        let faults = Arc::clone(&faults);
+                        async move {
+                            match faults.planned(&request) {
+                                Some(fault) => fault,
+                                None => next.run(request).await,
+                            }
+                        }
+                    },
+                )),
+                None => app,
+            };
             let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                 .await
                 .expect("bind 127.0.0.1");
@@ -55,8 +77,76 @@ impl LocalKinesis {
     }
 }
 
+/// Errors the server answers on purpose, by operation and call number: bursts of throttling
+/// (`ProvisionedThroughputExceededException`, `LimitExceededException`) and server failures.
+#[derive(Default)]
+struct Faults {
+    get_records: AtomicU64,
+    get_shard_iterator: AtomicU64,
+    list_shards: AtomicU64,
+    injected: AtomicU64,
+}
+
+impl Faults {
+    /// GetRecords calls that can fail: the first this many.
+    const GET_RECORDS_FAULTY: u64 = 40;
+
+    fn planned(&self, request: &axum::extract::Request) -> Option<axum::response::Response> {
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.rsplit('.').next())
+            .unwrap_or("");
+        let (status, code) = match operation {
+            "GetRecords" => {
+                let n = self.get_records.fetch_add(1, Ordering::Relaxed);
+                match n % 5 {
+                    _ if n >= Self::GET_RECORDS_FAULTY => return None,
+                    0 => (400, "ProvisionedThroughputExceededException"),
+                    1 => (500, "InternalFailure"),
+                    _ => return None,
+                }
+            }
+            "GetShardIterator" => {
+                let n = self.get_shard_iterator.fetch_add(1, Ordering::Relaxed);
+                if n % 3 != 0 || n >= 30 {
+                    return None;
+                }
+                (400, "LimitExceededException")
+            }
+            "ListShards" => {
+                if self.list_shards.fetch_add(1, Ordering::Relaxed) != 0 {
+                    return None;
+                }
+                (400, "LimitExceededException")
+            }
+            _ => return None,
+        };
+        self.injected.fetch_add(1, Ordering::Relaxed);
+        axum::response::Response::builder()
+            .status(status)
+            .header("content-type", "application/x-amz-json-1.1")
+            .body(axum::body::Body::from(format!(
+                r#"{{"__type":"{code}","message":"injected by the test"}}"#
+            )))
+            .ok()
+    }
+}
+
 fn client(endpoint: &str) -> Client {
+    client_with_retries(
+        endpoint,
+        aws_sdk_kinesis::config::retry::RetryConfig::standard(),
+    )
+}
+
+fn client_with_retries(
+    endpoint: &str,
+    retries: aws_sdk_kinesis::config::retry::RetryConfig,
+) -> Client {
     let config = aws_sdk_kinesis::Config::builder()
+        .retry_config(retries)
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new("us-east-1"))
         .endpoint_url(endpoint)
@@ -559,6 +649,57 @@ fn expired_iterators_are_taken_again_after_the_last_record() {
             .expect("consume");
         placed
     });
+    let (good, bad) = split(&records, &placed);
+    assert_exactly_once(&lake_dir, &good, &bad);
+}
+
+/// Throttled and failing calls, on the wire from the server: GetRecords answered
+/// `ProvisionedThroughputExceededException` and `InternalFailure`, GetShardIterator and
+/// ListShards `LimitExceededException`. The SDK's own retries are off, so that each failure
+/// reaches the consumer's backoff; every record still lands once, and the retries are counted.
+#[test]
+fn throttled_and_failed_calls_back_off_and_lose_nothing() {
+    let faults = Arc::new(Faults::default());
+    let kinesis = LocalKinesis::start_with_faults(fast_store(), Some(Arc::clone(&faults)));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake_dir = dir.path().join("lake");
+    let records = records();
+    let runtime = runtime();
+    let (placed, status) = runtime.block_on(async {
+        let client = kinesis.client();
+        create_stream(&client, "throttled", 2).await;
+        let placed = put(&client, "throttled", &entries(&records)).await;
+        let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
+        let no_sdk_retries = client_with_retries(
+            &kinesis.endpoint,
+            aws_sdk_kinesis::config::retry::RetryConfig::disabled(),
+        );
+        let consumer = Consumer::new(
+            no_sdk_retries,
+            lake,
+            ConsumerOptions {
+                records_per_call: 10,
+                ..options("throttled")
+            },
+        );
+        let status = consumer.status();
+        tokio::time::timeout(Duration::from_secs(60), run_to_end(consumer))
+            .await
+            .expect("caught up within 60 s");
+        (placed, status.snapshot())
+    });
+    let calls = faults.get_records.load(Ordering::Relaxed);
+    assert!(
+        calls > Faults::GET_RECORDS_FAULTY,
+        "only {calls} GetRecords calls: not every planned fault was met"
+    );
+    let retries: u64 = status.values().map(|s| s.retries).sum();
+    let injected_get_records = Faults::GET_RECORDS_FAULTY * 2 / 5;
+    assert!(
+        retries >= injected_get_records,
+        "{retries} retried GetRecords calls, {injected_get_records} failed on purpose"
+    );
+    assert!(faults.injected.load(Ordering::Relaxed) > injected_get_records);
     let (good, bad) = split(&records, &placed);
     assert_exactly_once(&lake_dir, &good, &bad);
 }
