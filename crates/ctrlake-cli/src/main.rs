@@ -613,7 +613,7 @@ fn ingest_files(args: IngestFilesArgs) -> Result<ExitCode> {
         options.threads = threads.max(1);
     }
     options.writer = writer_options(&args.compression, args.raw_json)?;
-    let sources = resolve_sources(&args.inputs, runtime.handle());
+    let sources = runtime.block_on(resolve_sources(&args.inputs));
     let lake = Lake::open(&args.lake)?;
     let total_bytes: Option<u64> = sources.iter().map(|s| s.size).sum();
     let progress = Arc::new(Progress::default());

@@ -550,7 +550,8 @@ impl ChunkReader<'_> {
         source: &Source,
         runtime: &Handle,
     ) -> Result<bool, BackfillError> {
-        let mut reader = source.open(runtime, self.progress.bytes_read.clone())?;
+        // The reader thread is a plain thread: it may wait for the runtime.
+        let mut reader = runtime.block_on(source.open(self.progress.bytes_read.clone()))?;
         let mut offset = 0u64;
         // Bytes read past the last cut: the start of the next chunk.
         let mut carry: Vec<u8> = Vec::new();

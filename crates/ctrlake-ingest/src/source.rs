@@ -22,7 +22,6 @@ use futures::stream::{BoxStream, StreamExt};
 use memmap2::Mmap;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use tokio::runtime::Handle;
 
 use ctrlake_lake::{LakeLocation, s3_store};
 
@@ -96,8 +95,8 @@ impl std::fmt::Debug for Source {
 ///
 /// An input that resolves to nothing readable does not stop the others: it becomes a source
 /// whose location is [`SourceLocation::Unresolved`], with the reason, which the backfill
-/// dead-letters. Must be called outside the async runtime (it blocks on S3 listings).
-pub fn resolve_sources(inputs: &[String], runtime: &Handle) -> Vec<Source> {
+/// dead-letters. Local inputs are walked on a blocking thread, S3 listings awaited.
+pub async fn resolve_sources(inputs: &[String]) -> Vec<Source> {
     let mut sources = Vec::new();
     for input in inputs {
         let resolved = if input == "-" {
@@ -108,9 +107,17 @@ pub fn resolve_sources(inputs: &[String], runtime: &Handle) -> Vec<Source> {
                 modified_ms: None,
             }])
         } else if let Some(rest) = input.strip_prefix("s3://") {
-            runtime.block_on(resolve_s3(input, rest))
+            resolve_s3(input, rest).await
         } else {
-            resolve_local(input)
+            let owned = input.clone();
+            tokio::task::spawn_blocking(move || resolve_local(&owned))
+                .await
+                .unwrap_or_else(|e| {
+                    Err(SourceError::Io {
+                        input: input.clone(),
+                        source: io::Error::other(e),
+                    })
+                })
         };
         match resolved {
             Ok(found) => sources.extend(found),
@@ -242,11 +249,15 @@ async fn resolve_s3(input: &str, rest: &str) -> Result<Vec<Source>, SourceError>
 }
 
 impl Source {
-    /// Opens the source as a stream of decompressed bytes. `read_bytes` counts the bytes taken
-    /// from storage (before decompression), for progress.
-    pub fn open(
+    /// Opens the source as a stream of decompressed bytes (gzip is recognized by the first
+    /// read). `read_bytes` counts the bytes taken from storage (before decompression), for
+    /// progress.
+    ///
+    /// Opening awaits (an S3 GET) and never blocks; the reader it returns blocks, like any
+    /// `Read`: read it on a plain thread or in `spawn_blocking`. An object's bytes come from a
+    /// task on the current runtime through a small bounded channel.
+    pub async fn open(
         &self,
-        runtime: &Handle,
         read_bytes: Arc<AtomicU64>,
     ) -> Result<Box<dyn Read + Send>, SourceError> {
         let raw: Box<dyn Read + Send> = match &self.location {
@@ -264,34 +275,24 @@ impl Source {
                 });
             }
             SourceLocation::Object { store, path } => {
-                let stream = runtime
-                    .block_on(store.get(path))
+                let stream = store
+                    .get(path)
+                    .await
                     .map_err(|source| SourceError::Store {
                         input: self.uri.clone(),
                         source,
                     })?
                     .into_stream();
-                Box::new(ObjectReader {
-                    runtime: runtime.clone(),
-                    stream,
-                    current: Bytes::new(),
-                })
+                Box::new(ObjectReader::spawn(stream))
             }
         };
         let counted = CountingReader {
             inner: raw,
             count: read_bytes,
         };
-        let mut buffered = BufReader::with_capacity(1 << 20, counted);
-        let head = buffered.fill_buf().map_err(|source| SourceError::Io {
-            input: self.uri.clone(),
-            source,
-        })?;
-        Ok(if head.starts_with(&GZIP_MAGIC) {
-            Box::new(GzipMembers::new(buffered))
-        } else {
-            Box::new(buffered)
-        })
+        Ok(Box::new(Decompressing::Unknown(Some(
+            BufReader::with_capacity(1 << 20, counted),
+        ))))
     }
 
     /// The source's bytes memory-mapped, when it is a non-empty plain (not gzip) local file
@@ -414,17 +415,67 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// A blocking `Read` over an object store's byte stream (used from a plain thread).
+/// Plain or gzip bytes, told apart by the first bytes the first read sees.
+enum Decompressing<R: BufRead> {
+    /// Not read yet (`None` only after a first read failed).
+    Unknown(Option<R>),
+    Plain(R),
+    Gzip(Box<GzipMembers<R>>),
+}
+
+impl<R: BufRead> Read for Decompressing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Decompressing::Unknown(pending) = self {
+            let Some(mut inner) = pending.take() else {
+                return Err(io::Error::other("a previous read of this source failed"));
+            };
+            let gzip = inner.fill_buf()?.starts_with(&GZIP_MAGIC);
+            *self = if gzip {
+                Decompressing::Gzip(Box::new(GzipMembers::new(inner)))
+            } else {
+                Decompressing::Plain(inner)
+            };
+        }
+        match self {
+            Decompressing::Plain(inner) => inner.read(buf),
+            Decompressing::Gzip(inner) => inner.read(buf),
+            Decompressing::Unknown(_) => Ok(0),
+        }
+    }
+}
+
+/// A blocking `Read` over an object's bytes. A task on the runtime pulls the object store's
+/// stream and hands the chunks over a bounded channel (at most a few chunks are held), so
+/// that reading needs no `block_on`; tokio refuses (with a clear panic) only a read on one of
+/// its async worker threads, where a blocking read would stall the other tasks.
 struct ObjectReader {
-    runtime: Handle,
-    stream: BoxStream<'static, object_store::Result<Bytes>>,
+    chunks: tokio::sync::mpsc::Receiver<object_store::Result<Bytes>>,
     current: Bytes,
+}
+
+impl ObjectReader {
+    fn spawn(mut stream: BoxStream<'static, object_store::Result<Bytes>>) -> Self {
+        let (tx, chunks) = tokio::sync::mpsc::channel(4);
+        tokio::spawn(async move {
+            while let Some(chunk) = stream.next().await {
+                let failed = chunk.is_err();
+                // The reader was dropped (the source is abandoned), or the stream failed.
+                if tx.send(chunk).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        Self {
+            chunks,
+            current: Bytes::new(),
+        }
+    }
 }
 
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
-            match self.runtime.block_on(self.stream.next()) {
+            match self.chunks.blocking_recv() {
                 None => return Ok(0),
                 Some(Ok(bytes)) => self.current = bytes,
                 Some(Err(error)) => return Err(io::Error::other(error)),
@@ -455,6 +506,59 @@ mod tests {
         let mut out = Vec::new();
         reader.read_to_end(&mut out)?;
         Ok(out)
+    }
+
+    /// Opening an object source from async code awaits its GET (before, `open` called
+    /// `block_on`, which panics on a runtime thread); its reader works on a blocking thread and
+    /// recognizes gzip by its first bytes.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn object_sources_open_in_async_code_and_read_on_blocking_threads() {
+        let store: Arc<dyn ObjectStore> = Arc::new(object_store::memory::InMemory::new());
+        let text = b"{\"ContactId\":\"a\"}\n".repeat(50_000);
+        store
+            .put(&Path::from("plain.ndjson"), text.clone().into())
+            .await
+            .expect("put");
+        store
+            .put(&Path::from("x.gz"), gzip(&text).into())
+            .await
+            .expect("put");
+        for name in ["plain.ndjson", "x.gz", "missing"] {
+            let source = Source {
+                uri: format!("memory:///{name}"),
+                location: SourceLocation::Object {
+                    store: Arc::clone(&store),
+                    path: Path::from(name),
+                },
+                size: None,
+                modified_ms: None,
+            };
+            let counted = Arc::new(AtomicU64::new(0));
+            let opened = source.open(Arc::clone(&counted)).await;
+            if name == "missing" {
+                let error = opened.err().expect("a missing object fails to open");
+                assert!(
+                    error.to_string().starts_with("memory:///missing: "),
+                    "{error}"
+                );
+                continue;
+            }
+            let mut reader = opened.expect("opens");
+            let read = tokio::task::spawn_blocking(move || {
+                let mut all = Vec::new();
+                reader.read_to_end(&mut all).map(|_| all)
+            })
+            .await
+            .expect("task")
+            .expect("reads");
+            assert_eq!(read, text, "{name}");
+            let stored = store.head(&Path::from(name)).await.expect("head").size;
+            assert_eq!(
+                counted.load(Ordering::Relaxed),
+                stored,
+                "{name}: stored bytes"
+            );
+        }
     }
 
     #[test]

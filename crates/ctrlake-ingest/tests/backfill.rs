@@ -92,7 +92,7 @@ fn ingest(
 ) -> ctrlake_ingest::BackfillSummary {
     let runtime = runtime();
     let inputs: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
-    let sources = resolve_sources(&inputs, runtime.handle());
+    let sources = runtime.block_on(resolve_sources(&inputs));
     let lake = Lake::open(&lake_dir.display().to_string()).expect("lake");
     backfill(
         &sources,

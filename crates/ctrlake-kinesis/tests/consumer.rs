@@ -110,7 +110,7 @@ impl Faults {
             }
             "GetShardIterator" => {
                 let n = self.get_shard_iterator.fetch_add(1, Ordering::Relaxed);
-                if n % 3 != 0 || n >= 30 {
+                if !n.is_multiple_of(3) || n >= 30 {
                     return None;
                 }
                 (400, "LimitExceededException")

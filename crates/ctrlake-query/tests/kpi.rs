@@ -27,7 +27,7 @@ fn ingest(dir: &Path, pattern: &str, options: &BackfillOptions) -> String {
         .enable_all()
         .build()
         .expect("runtime");
-    let sources = resolve_sources(&[pattern.to_owned()], runtime.handle());
+    let sources = runtime.block_on(resolve_sources(&[pattern.to_owned()]));
     let location = dir.join("lake").display().to_string();
     let lake = Lake::open(&location).expect("lake");
     let summary = backfill(
