@@ -9,22 +9,28 @@
 //!   cores with bounded memory.
 //!
 //! DataFusion is deliberately absent: this crate links into the Lambda and must stay small.
+//! The backfill and its sources (memory maps, globs, a thread pool) are the default feature
+//! `files`; the Lambda builds without it.
 
+#[cfg(feature = "files")]
 pub mod backfill;
 pub mod buffer;
 pub mod framing;
 pub mod origin;
+#[cfg(feature = "files")]
 pub mod source;
 pub mod writer;
 
+#[cfg(feature = "files")]
 pub use backfill::{BackfillError, BackfillOptions, BackfillSummary, Progress, backfill};
 pub use buffer::{FlushPolicy, Partition, PartitionBuffer};
 pub use ctrlake_lake as lake;
 pub use ctrlake_lake::{Lake, LakeError};
 pub use origin::Origin;
+#[cfg(feature = "files")]
 pub use source::{Source, SourceError, resolve_sources};
 pub use writer::{
     DeadLetter, DecodedRecords, EncodedFile, KinesisRecordRef, LakeCompression, WriterOptions,
     decode_bytes, decode_kinesis_records, encode_batch, encode_dead_letter_file,
-    encode_parquet_file,
+    encode_parquet_file, write_files,
 };

@@ -221,6 +221,44 @@ pub struct EncodedFile {
     pub rows: u64,
 }
 
+/// Files written to the lake at once by [`write_files`].
+const WRITES_AT_ONCE: usize = 8;
+/// Attempts at writing one file before [`write_files`] gives up.
+const WRITE_ATTEMPTS: u32 = 4;
+
+/// Writes `files` to the lake, up to [`WRITES_AT_ONCE`] at a time, each atomically and
+/// durably ([`Lake::put`]), retrying a failed write (100, 200, 400 ms apart). Returns the bytes
+/// written. On an error some files may be written: their names come from their content's
+/// origin, so writing the same records again replaces them. Every streaming path (the Kinesis
+/// consumer, the Lambda) writes a flush or a batch with it.
+pub async fn write_files(lake: &Lake, files: &[EncodedFile]) -> Result<u64, crate::LakeError> {
+    use futures::{StreamExt as _, TryStreamExt as _};
+    // Owned futures (a lake and a file are cheap to clone): a stream of futures borrowing
+    // `files` is not `Send` for every lifetime, which spawned callers need.
+    let writes = files
+        .iter()
+        .cloned()
+        .map(|file| put_with_retries(lake.clone(), file));
+    futures::stream::iter(writes)
+        .buffer_unordered(WRITES_AT_ONCE)
+        .try_fold(0u64, |total, bytes| async move { Ok(total + bytes) })
+        .await
+}
+
+async fn put_with_retries(lake: Lake, file: EncodedFile) -> Result<u64, crate::LakeError> {
+    let mut attempt = 0;
+    loop {
+        match lake.put(&file.path, file.bytes.clone()).await {
+            Ok(()) => return Ok(file.bytes.len() as u64),
+            Err(error) if attempt + 1 >= WRITE_ATTEMPTS => return Err(error),
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(100 << attempt)).await;
+                attempt += 1;
+            }
+        }
+    }
+}
+
 /// Text columns nearly unique per row (ids, phone numbers, free-form text): a dictionary would
 /// be built only to be abandoned (measured ~10% of the writer's CPU), and min/max statistics of
 /// random values prune nothing.
@@ -738,6 +776,42 @@ mod tests {
         // Past offset 0 the same bytes are not a BOM but bad input.
         let later = decode_bytes(&data, 10, &uri, None, RawJsonMode::Unmapped).expect("decodes");
         assert_eq!(later.dead_letters.len(), 2);
+    }
+
+    #[tokio::test]
+    async fn write_files_writes_every_file_and_names_a_failure() {
+        let origin = Origin::File {
+            uri: "file:///in/x.ndjson".to_owned(),
+            content_tag: None,
+            start: 100,
+            end: 100 + RECORDS.len() as u64,
+        };
+        let files = encode_batch(&decoded(), &origin, &WriterOptions::default()).expect("encode");
+        assert!(files.len() >= 3, "two days and the dead letters");
+        let dir = tempfile::tempdir().expect("tempdir");
+        let lake = Lake::open(&dir.path().display().to_string()).expect("lake");
+        let written = write_files(&lake, &files).await.expect("written");
+        let expected: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
+        assert_eq!(written, expected);
+        // Written again (a retried batch): the same names, replaced, nothing added.
+        write_files(&lake, &files).await.expect("rewritten");
+        let mut on_disk = Vec::new();
+        for file in &files {
+            on_disk.push(std::fs::read(dir.path().join(file.path.as_ref())).expect("file"));
+            assert_eq!(on_disk.last().map(Vec::as_slice), Some(file.bytes.as_ref()));
+        }
+        let count = |sub: &str| {
+            std::fs::read_dir(dir.path().join(sub))
+                .map(|d| d.count())
+                .unwrap_or(0)
+        };
+        assert_eq!(count("_dead_letter"), 1, "one dead-letter file");
+        // A lake where a file stands in the place of `ctr/`: the error names the path.
+        let blocked = tempfile::tempdir().expect("tempdir");
+        std::fs::write(blocked.path().join("ctr"), b"not a directory").expect("file");
+        let lake = Lake::open(&blocked.path().display().to_string()).expect("lake");
+        let error = write_files(&lake, &files).await.expect_err("cannot write");
+        assert!(error.to_string().contains("ctr/dt="), "{error}");
     }
 
     #[test]

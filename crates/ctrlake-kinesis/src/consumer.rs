@@ -8,11 +8,11 @@ use std::time::{Duration, Instant};
 use aws_sdk_kinesis::Client;
 use aws_sdk_kinesis::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_kinesis::types::{Record, Shard, ShardIteratorType};
-use bytes::Bytes;
 use ctrlake_ingest::writer::EncodeError;
 use ctrlake_ingest::{
     DeadLetter, DecodedRecords, FlushPolicy, KinesisRecordRef, Origin, Partition, PartitionBuffer,
     WriterOptions, decode_kinesis_records, encode_dead_letter_file, encode_parquet_file,
+    write_files,
 };
 use ctrlake_lake::{Lake, LakeError};
 use object_store::path::Path;
@@ -29,8 +29,6 @@ const IDLE_POLL: Duration = Duration::from_secs(1);
 /// Consecutive failed calls (network errors, throttling) after which the consumer gives up
 /// with the last error: ~1 minute of backing off.
 const MAX_CONSECUTIVE_FAILURES: u32 = 20;
-/// Attempts at writing one lake file before the consumer stops.
-const WRITE_ATTEMPTS: u32 = 5;
 /// The size a GetRecords page aims at: the number of records asked for follows the size of
 /// the records read so far. Kinesis answers at most 10 MiB and reads 2 MiB/s per shard, so 4 MiB
 /// pages lose no speed, and they bound what each shard holds while a page is decoded.
@@ -1035,11 +1033,7 @@ impl ShardReader {
         self.checkpoint.pending = files.iter().map(|f| f.path.to_string()).collect();
         self.checkpoint.save(&self.lake).await?;
         // 2. The files, durably.
-        let bytes: u64 = files.iter().map(|f| f.bytes.len() as u64).sum();
-        let writes = files
-            .iter()
-            .map(|file| self.put_with_retries(&file.path, file.bytes.clone()));
-        futures::future::try_join_all(writes).await?;
+        let bytes = write_files(&self.lake, &files).await?;
         drop(held);
         // 3. The checkpoint moves past them.
         self.checkpoint.pending.clear();
@@ -1077,18 +1071,6 @@ impl ShardReader {
         });
         (self.on_flush)(&report);
         Ok(())
-    }
-
-    async fn put_with_retries(&self, path: &Path, bytes: Bytes) -> Result<(), ConsumerError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match self.lake.put(path, bytes.clone()).await {
-                Ok(()) => return Ok(()),
-                Err(error) if attempt >= WRITE_ATTEMPTS => return Err(error.into()),
-                Err(_) => tokio::time::sleep(backoff(attempt)).await,
-            }
-        }
     }
 }
 
