@@ -586,20 +586,8 @@ fn writer_options(compression: &str, raw_json: RawJson) -> Result<ctrlake_ingest
 }
 
 fn parse_compression(text: &str) -> Result<LakeCompression> {
-    Ok(match text.split_once(':') {
-        None if text == "zstd" => LakeCompression::Zstd(1),
-        None if text == "snappy" => LakeCompression::Snappy,
-        Some(("zstd", level)) => {
-            let level: i32 = level
-                .parse()
-                .with_context(|| format!("--compression {text}: level is not a number"))?;
-            if !(1..=22).contains(&level) {
-                bail!("--compression {text}: zstd level must be 1 to 22");
-            }
-            LakeCompression::Zstd(level)
-        }
-        _ => bail!("--compression {text}: expected zstd, zstd:LEVEL or snappy"),
-    })
+    text.parse()
+        .map_err(|error: String| anyhow::anyhow!("--compression {error}"))
 }
 
 fn ingest_files(args: IngestFilesArgs) -> Result<ExitCode> {

@@ -62,6 +62,25 @@ pub enum LakeCompression {
     Snappy,
 }
 
+impl std::str::FromStr for LakeCompression {
+    type Err = String;
+
+    /// `zstd` (level 1), `zstd:LEVEL` (1 to 22) or `snappy`: the text of `--compression` and of
+    /// the Lambda's `CTRLAKE_COMPRESSION`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.split_once(':') {
+            None if text == "zstd" => Ok(Self::Zstd(1)),
+            None if text == "snappy" => Ok(Self::Snappy),
+            Some(("zstd", level)) => match level.parse::<i32>() {
+                Ok(level) if (1..=22).contains(&level) => Ok(Self::Zstd(level)),
+                Ok(_) => Err(format!("{text}: zstd level must be 1 to 22")),
+                Err(_) => Err(format!("{text}: zstd level is not a number")),
+            },
+            _ => Err(format!("{text}: expected zstd, zstd:LEVEL or snappy")),
+        }
+    }
+}
+
 /// How files are encoded.
 #[derive(Debug, Clone)]
 pub struct WriterOptions {
