@@ -225,6 +225,21 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def s3_env(endpoint: str) -> dict:
+    """What the binaries need to reach the moto S3 server at `endpoint` (and nothing else)."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint,
+        "AWS_ALLOW_HTTP": "true",
+        "AWS_REGION": "us-east-1",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_PROXY": "127.0.0.1,localhost",
+        "no_proxy": "127.0.0.1,localhost",
+    }
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory):
     """A moto S3 server on 127.0.0.1:<free port> for the session; killed at the end."""

@@ -12,7 +12,16 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.config import Config
 
-from conftest import CTR_FILES, FIXTURES, ingest, read_dead_letters, read_lake, run_ctrlake, ts_ms
+from conftest import (
+    CTR_FILES,
+    FIXTURES,
+    ingest,
+    read_dead_letters,
+    read_lake,
+    run_ctrlake,
+    s3_env,
+    ts_ms,
+)
 
 # The brief's `s3://in` / `s3://out` are not valid S3 bucket names (3..63 characters), and moto
 # rejects them like S3 does; these are the closest valid names.
@@ -24,20 +33,6 @@ GZ = FIXTURES / "firehose" / "concatenated.json.gz"
 INPUTS = [*CTR_FILES, GZ]
 PARQUET_KEY = re.compile(r"^lake/ctr/dt=\d{4}-\d{2}-\d{2}/[^/]+\.parquet$")
 NAME = re.compile(r"^(?P<stem>.+)-[0-9a-f]{16}-(?P<range>\d{12}-\d{12})\.(parquet|ndjson)$")
-
-
-def s3_env(endpoint: str) -> dict:
-    return {
-        "AWS_ENDPOINT_URL": endpoint,
-        "AWS_ALLOW_HTTP": "true",
-        "AWS_REGION": "us-east-1",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_EC2_METADATA_DISABLED": "true",
-        "NO_PROXY": "127.0.0.1,localhost",
-        "no_proxy": "127.0.0.1,localhost",
-    }
 
 
 @pytest.fixture(scope="module")
