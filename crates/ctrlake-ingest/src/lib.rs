@@ -5,6 +5,8 @@
 //!   their [`origin`], write them atomically to a [`Lake`].
 //! - [`buffer`]: the flush policy every path shares: rows per day partition until they are
 //!   worth a file (by size, by total memory with cold days first, by age on a stream).
+//! - [`compact`]: a partition's small files rewritten as a few large ones, one row per
+//!   delivered record and version.
 //! - [`backfill`]: `ctrlake ingest files` — stream many large sources through that API on all
 //!   cores with bounded memory.
 //!
@@ -15,6 +17,7 @@
 #[cfg(feature = "files")]
 pub mod backfill;
 pub mod buffer;
+pub mod compact;
 pub mod framing;
 pub mod origin;
 #[cfg(feature = "files")]
@@ -24,6 +27,9 @@ pub mod writer;
 #[cfg(feature = "files")]
 pub use backfill::{BackfillError, BackfillOptions, BackfillSummary, Progress, backfill};
 pub use buffer::{FlushPolicy, Partition, PartitionBuffer};
+pub use compact::{
+    CompactError, CompactOptions, PartitionCompaction, compact_partition, partitions,
+};
 pub use ctrlake_lake as lake;
 pub use ctrlake_lake::{Lake, LakeError};
 pub use origin::Origin;

@@ -25,6 +25,8 @@ pub enum Origin {
         first_sequence: String,
         last_sequence: String,
     },
+    /// Part `part` of a compaction of a partition's files; `generation` hashes their names.
+    Compacted { generation: u64, part: u32 },
 }
 
 impl Origin {
@@ -69,6 +71,12 @@ impl Origin {
                 let mut name = sanitize(stem, 48);
                 let _ = write!(name, "-{hash:016x}-{start:012}-{end:012}");
                 name
+            }
+            Origin::Compacted { generation, part } => {
+                format!(
+                    "{}{generation:016x}-{part:04}",
+                    crate::compact::COMPACTED_PREFIX
+                )
             }
             Origin::Shard {
                 stream,
