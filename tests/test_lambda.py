@@ -252,6 +252,12 @@ def test_retried_and_bisected_batches_leave_contacts_unchanged(s3, function, mot
     assert doubled == 2 * int(raw.splitlines()[1])
     assert sql(moto_endpoint, lake, view, "json") == contacts
 
+    # Compaction removes the copies: ctr_raw as after the first batch, the view unchanged.
+    run_ctrlake("compact", "--lake", lake, env=s3_env(moto_endpoint))
+    assert sql(moto_endpoint, lake, "SELECT count(*) AS n FROM ctr_raw") == raw
+    assert sql(moto_endpoint, lake, view, "json") == contacts
+    assert all("/compacted-" in key for key in objects(s3, "retried/ctr/"))
+
 
 def test_a_failed_write_is_retried_from_each_shards_first_record(s3, function):
     records = fixture_records()

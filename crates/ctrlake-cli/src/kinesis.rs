@@ -60,7 +60,7 @@ pub struct IngestKinesisArgs {
 }
 
 /// `10s`, `1s`, `500ms`, `2m`, `1h`.
-fn parse_duration(text: &str) -> Result<Duration, String> {
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let (number, unit) = number_and_unit(text)
         .ok_or_else(|| format!("{text:?} is not a duration like 10s or 500ms"))?;
     let seconds = match unit {

@@ -17,6 +17,7 @@ use ctrlake_ingest::{
 use ctrlake_model::RawJsonMode;
 use ctrlake_model::schema::COLUMNS;
 
+mod compact;
 mod kinesis;
 
 #[derive(Parser)]
@@ -52,6 +53,9 @@ enum Command {
     Sql(SqlArgs),
     /// List de-duplicated contacts with every timestamp to the second, or one contact's chain.
     Contacts(ContactsArgs),
+    /// Rewrite partitions' many small files (a stream's) as a few large ones, removing the
+    /// duplicate rows a retried batch leaves; reports and queries are unchanged.
+    Compact(compact::CompactArgs),
 }
 
 #[derive(clap::Args)]
@@ -345,10 +349,24 @@ fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
         Err(error) => {
-            eprintln!("ctrlake: {error:#}");
+            eprintln!("ctrlake: {}", error_text(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error and its causes on one line, each cause once: library errors often include their
+/// source's text already, which `{:#}` would print a second time.
+fn error_text(error: &anyhow::Error) -> String {
+    let mut text = error.to_string();
+    for cause in error.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
 }
 
 fn run(cli: Cli) -> Result<ExitCode> {
@@ -367,6 +385,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report { report } => query_runtime()?.block_on(run_report(report)),
         Command::Sql(args) => query_runtime()?.block_on(sql(args)),
         Command::Contacts(args) => query_runtime()?.block_on(contacts(args)),
+        Command::Compact(args) => compact::compact(args),
     }
 }
 

@@ -1,0 +1,121 @@
+//! `ctrlake compact`: rewrite partitions' small files as a few large ones (see
+//! `ctrlake_ingest::compact`), one line per partition and a summary.
+
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use ctrlake_ingest::{CompactOptions, Lake, compact_partition, partitions};
+
+use crate::kinesis::parse_duration;
+use crate::parse_compression;
+
+#[derive(clap::Args)]
+pub struct CompactArgs {
+    /// The lake: a local directory or s3://bucket/prefix.
+    #[arg(long, env = "CTRLAKE_LAKE")]
+    lake: String,
+    /// One partition (UTC day, YYYY-MM-DD).
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    dt: Option<chrono::NaiveDate>,
+    /// First partition (inclusive).
+    #[arg(long, requires = "to")]
+    from: Option<chrono::NaiveDate>,
+    /// Last partition (inclusive).
+    #[arg(long, requires = "from")]
+    to: Option<chrono::NaiveDate>,
+    /// Only files last modified at least this long ago (1h leaves a live stream's newest files
+    /// for a later run). Default: every file.
+    #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
+    older_than: Duration,
+    /// Parquet compression of the new files: zstd, zstd:LEVEL (1-22) or snappy.
+    #[arg(long, default_value = "zstd:1")]
+    compression: String,
+    /// No line per partition.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
+    if matches!(text, "0" | "0s") {
+        return Ok(Duration::ZERO);
+    }
+    parse_duration(text)
+}
+
+pub fn compact(args: CompactArgs) -> Result<ExitCode> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("starting the I/O runtime")?;
+    runtime.block_on(run(args))
+}
+
+async fn run(args: CompactArgs) -> Result<ExitCode> {
+    let started = Instant::now();
+    let lake = Lake::open_existing(&args.lake)?;
+    let mut options = CompactOptions {
+        older_than: args.older_than,
+        ..CompactOptions::default()
+    };
+    options.writer.compression = parse_compression(&args.compression)?;
+    let all = partitions(&lake).await?;
+    let selected: Vec<String> = match (args.dt, args.from, args.to) {
+        (Some(dt), _, _) => vec![dt.to_string()],
+        (None, Some(from), Some(to)) => {
+            if from > to {
+                bail!("--from {from} is after --to {to}");
+            }
+            let (from, to) = (from.to_string(), to.to_string());
+            all.into_iter()
+                .filter(|dt| *dt >= from && *dt <= to)
+                .collect()
+        }
+        _ => all,
+    };
+    let (mut files_before, mut files_after, mut rows_before, mut rows_after) = (0, 0, 0, 0);
+    let mut compacted = 0;
+    for dt in &selected {
+        let done = compact_partition(&lake, dt, &options)
+            .await
+            .with_context(|| format!("compacting dt={dt} in {}", lake.location()))?;
+        files_before += done.files_before;
+        files_after += done.files_after;
+        rows_before += done.rows_before;
+        rows_after += done.rows_after;
+        if done.skipped.is_none() {
+            compacted += 1;
+        }
+        if !args.quiet {
+            let young = match done.files_too_young {
+                0 => String::new(),
+                n => format!(", {n} younger than --older-than left alone"),
+            };
+            match done.skipped {
+                Some(why) => eprintln!(
+                    "dt={dt}: {} files, skipped: {why}{young}",
+                    done.files_before
+                ),
+                None => eprintln!(
+                    "dt={dt}: {} files -> {}, {} rows -> {} ({} duplicates removed), {:.1} MB -> {:.1} MB{young}",
+                    done.files_before,
+                    done.files_after,
+                    done.rows_before,
+                    done.rows_after,
+                    done.rows_before - done.rows_after,
+                    done.bytes_before as f64 / 1e6,
+                    done.bytes_after as f64 / 1e6,
+                ),
+            }
+        }
+    }
+    println!(
+        "compacted {compacted} of {} partitions in {:.1} s: {files_before} files -> {files_after}, \
+         {} duplicate rows removed",
+        selected.len(),
+        started.elapsed().as_secs_f64(),
+        rows_before - rows_after
+    );
+    Ok(ExitCode::SUCCESS)
+}
