@@ -30,6 +30,7 @@ use ctrlake_ingest::{
 use ctrlake_model::RawJsonMode;
 use serde::Serialize;
 
+pub mod compaction;
 #[cfg(test)]
 mod tests;
 
@@ -44,6 +45,10 @@ pub enum ConfigError {
     Compression(String),
     #[error("CTRLAKE_RAW_JSON={0}: expected unmapped or full")]
     RawJson(String),
+    #[error("{0}={1}: expected a whole number")]
+    Number(&'static str, String),
+    #[error("CTRLAKE_COMPACT_DAYS={0}: expected 1 to 366")]
+    Days(u64),
 }
 
 /// What the function writes where, from its environment.

@@ -324,3 +324,98 @@ fn provenance_comes_from_the_arn_and_the_event_id() {
         ("unknown".to_owned(), "unknown".to_owned())
     );
 }
+
+#[tokio::test]
+async fn the_scheduled_compaction_removes_a_bisected_batchs_copies() {
+    use crate::compaction::{CompactionConfig, CompactionRequest, compact_scheduled};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let records = mixed_records();
+    let function = function(dir.path());
+    function.handle(&event(&records)).await;
+    let once = rows(dir.path());
+    // Lambda bisected a retry: the halves under other names, every row twice.
+    let (first, second) = records.split_at(records.len() / 2);
+    function.handle(&event(first)).await;
+    let mut second_event = event(second);
+    // The second half keeps its sequence numbers (they count per shard from the first half).
+    let all = event(&records);
+    second_event.records = all.records[first.len()..].to_vec();
+    function.handle(&second_event).await;
+    assert_eq!(rows(dir.path()).len(), 2 * once.len());
+
+    let location = dir.path().display().to_string();
+    let config = CompactionConfig::from_env(|name| match name {
+        "CTRLAKE_LAKE" => Some(location.clone()),
+        "CTRLAKE_COMPACT_OLDER_THAN_SECONDS" => Some("0".to_owned()),
+        _ => None,
+    })
+    .expect("config");
+    assert_eq!(config.days, 2);
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date");
+    // Asked to leave files younger than an hour: nothing here is that old.
+    let young = CompactionRequest {
+        older_than_seconds: Some(3600),
+        ..CompactionRequest::default()
+    };
+    let log = compact_scheduled(&config, &young, today).await;
+    assert_eq!(
+        (log.files_after, log.error.as_deref()),
+        (0, None),
+        "{log:?}"
+    );
+    // By default the last two days: every row there was twice.
+    let log = compact_scheduled(&config, &CompactionRequest::default(), today).await;
+    assert_eq!(log.error, None);
+    let days: Vec<&str> = log.partitions.iter().map(|p| p.dt.as_str()).collect();
+    assert_eq!(days, ["2026-03-01", "2026-03-02"], "{log:?}");
+    for partition in &log.partitions {
+        assert_eq!(
+            partition.rows_before,
+            2 * partition.rows_after,
+            "{partition:?}"
+        );
+    }
+    assert!(log.duplicate_rows_removed > 0);
+    // Asked for every day: one row per record again.
+    let everything = CompactionRequest {
+        from: chrono::NaiveDate::from_ymd_opt(2017, 1, 1),
+        to: chrono::NaiveDate::from_ymd_opt(2099, 12, 31),
+        ..CompactionRequest::default()
+    };
+    let all_days = compact_scheduled(&config, &everything, today).await;
+    assert_eq!(all_days.error, None);
+    assert_eq!(rows(dir.path()), once, "one row per record again");
+    let line = serde_json::to_value(&log).expect("json");
+    assert!(line["partitions"][0]["files_before"].as_u64() > Some(1));
+}
+
+#[test]
+fn the_compaction_configuration_is_checked() {
+    use crate::compaction::CompactionConfig;
+    let with = |name: &'static str, value: &'static str| {
+        move |n: &str| match n {
+            "CTRLAKE_LAKE" => Some("/tmp".to_owned()),
+            n if n == name => Some(value.to_owned()),
+            _ => None,
+        }
+    };
+    let error = |name, value| {
+        CompactionConfig::from_env(with(name, value))
+            .expect_err("invalid")
+            .to_string()
+    };
+    assert_eq!(
+        error("CTRLAKE_COMPACT_DAYS", "0"),
+        "CTRLAKE_COMPACT_DAYS=0: expected 1 to 366"
+    );
+    assert_eq!(
+        error("CTRLAKE_COMPACT_OLDER_THAN_SECONDS", "1h"),
+        "CTRLAKE_COMPACT_OLDER_THAN_SECONDS=1h: expected a whole number"
+    );
+    let config = CompactionConfig::from_env(with("CTRLAKE_COMPACT_DAYS", "7")).expect("valid");
+    assert_eq!(config.days, 7);
+    assert_eq!(
+        config.options.older_than,
+        std::time::Duration::from_secs(3600)
+    );
+}
