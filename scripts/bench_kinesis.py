@@ -20,11 +20,12 @@ import os
 import shutil
 import statistics
 import subprocess
-import threading
 import time
 from pathlib import Path
 
 import boto3
+
+from bench_common import run_rss
 
 ENV = {
     **os.environ,
@@ -33,41 +34,6 @@ ENV = {
     "AWS_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
-
-
-def peak_rss(pid):
-    """The process's peak RSS so far (VmHWM, bytes), or None once it has exited."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return None
-
-
-def run_rss(argv):
-    """Runs a command; returns (wall s, peak RSS bytes, stdout text).
-
-    The peak is VmHWM polled every 20 ms, not wait4's ru_maxrss: this script holds the whole
-    input in memory, and a child's ru_maxrss counts the parent's pages it shared between fork
-    and exec (an earlier version of this script reported this script's 1.26 GB as the
-    consumer's peak).
-    """
-    started = time.monotonic()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
-    peak = 0
-    reader = threading.Thread(target=lambda: setattr(proc, "captured", proc.communicate()))
-    reader.start()
-    while proc.poll() is None:
-        peak = max(peak, peak_rss(proc.pid) or 0)
-        time.sleep(0.02)
-    reader.join()
-    wall = time.monotonic() - started
-    out, err = (part.decode() for part in proc.captured)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} failed:\n{out}\n{err}")
-    return wall, peak, out
 
 
 def put_all(client, stream, lines):
@@ -173,7 +139,7 @@ def main():
         put_wall = time.monotonic() - started
         wall, rss, _ = run_rss([args.ctrlake, "ingest", "kinesis", "--stream", "drain",
                                 "--lake", str(work / "lake-drain"), "--endpoint-url", endpoint,
-                                "--until-caught-up", "--quiet"])
+                                "--until-caught-up", "--quiet"], env=ENV)
         mb = 1024 * 1024
         print(f"{len(lines)} CTRs ({sum(map(len, lines)) / 1e6:.0f} MB) in a 4-shard local stream")
         print(f"  put by boto3 (the producer side)    {put_wall:7.2f} s  {len(lines) / put_wall:10.0f} records/s")
