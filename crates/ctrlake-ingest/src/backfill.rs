@@ -40,7 +40,7 @@ use crate::origin::{Origin, fnv1a64};
 use crate::source::{Source, SourceError, SourceLocation};
 use crate::writer::{
     DeadLetter, DecodedRecords, EncodeError, WriterOptions, decode_bytes, encode_dead_letter_file,
-    encode_parquet_file,
+    encode_parquet_file, write_files,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -790,8 +790,9 @@ fn write(job: WriteJob, lake: &Lake, options: &BackfillOptions, runtime: &Handle
         Err(error) => return Report::WriteFailed(error.into()),
     };
     let bytes = file.bytes.len() as u64;
-    match runtime.block_on(lake.put(&file.path, file.bytes)) {
-        Ok(()) => Report::Written {
+    // The worker is a plain thread: it may wait for the runtime.
+    match runtime.block_on(write_files(lake, std::slice::from_ref(&file))) {
+        Ok(_) => Report::Written {
             path: file.path,
             parquet,
             rows: file.rows,
