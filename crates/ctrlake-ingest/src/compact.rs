@@ -217,7 +217,10 @@ pub async fn compact_partition(
             .bytes()
             .await
             .map_err(|e| read_error(lake, &meta.location, e))?;
-        for batch in read_parquet(bytes).map_err(|e| read_error(lake, &meta.location, e))? {
+        // Batch by batch: a large input (an earlier compaction's output) is never decoded whole.
+        let batches = parquet_batches(bytes).map_err(|e| read_error(lake, &meta.location, e))?;
+        for batch in batches {
+            let batch = batch.map_err(|e| read_error(lake, &meta.location, e))?;
             summary.rows_before += batch.num_rows() as u64;
             let fresh = seen
                 .keep_new(&batch)
@@ -291,13 +294,12 @@ async fn write_output(
     Ok(write_files(lake, std::slice::from_ref(&file)).await?)
 }
 
-fn read_parquet(bytes: Bytes) -> Result<Vec<RecordBatch>, parquet::errors::ParquetError> {
-    let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
+fn parquet_batches(
+    bytes: Bytes,
+) -> Result<parquet::arrow::arrow_reader::ParquetRecordBatchReader, parquet::errors::ParquetError> {
+    ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(8192)
-        .build()?;
-    reader
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        .build()
 }
 
 fn read_error(lake: &Lake, path: &Path, error: impl std::fmt::Display) -> CompactError {

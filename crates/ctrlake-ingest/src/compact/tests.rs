@@ -74,7 +74,8 @@ async fn partition_rows(lake: &Lake, dt: &str) -> (Vec<(String, String, i64)>, V
     {
         names.push(meta.location.filename().unwrap_or_default().to_owned());
         let bytes = lake.store().get(&meta.location).await.expect("get");
-        for batch in read_parquet(bytes.bytes().await.expect("bytes")).expect("parquet") {
+        for batch in parquet_batches(bytes.bytes().await.expect("bytes")).expect("parquet") {
+            let batch = batch.expect("batch");
             let text = |name: &str| {
                 batch
                     .column_by_name(name)
