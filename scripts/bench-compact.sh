@@ -6,6 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
 echo "building ctrlake --release (reuses $CARGO_TARGET_DIR)" >&2
-cargo build --release -p ctrlake-cli -p ctrlake-lambda --quiet   # as bench-lambda.sh: one build for both
+cargo build --release -p ctrlake-cli --quiet
 scripts/python-env.sh
 exec .venv/bin/python scripts/bench_compact.py --ctrlake "$CARGO_TARGET_DIR/release/ctrlake" "$@"

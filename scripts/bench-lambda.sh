@@ -7,7 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/ctrlake-target}"
 echo "building ctrlake and bootstrap --release (reuses $CARGO_TARGET_DIR)" >&2
-cargo build --release -p ctrlake-cli -p ctrlake-lambda --quiet
+# Built apart: built together, cargo would unify features and link the writer's backfill
+# machinery into the function, which the measured binary must not have.
+cargo build --release -p ctrlake-lambda --quiet
+cargo build --release -p ctrlake-cli --quiet
 scripts/python-env.sh
 exec .venv/bin/python scripts/bench_lambda.py \
   --bootstrap "$CARGO_TARGET_DIR/release/bootstrap" \

@@ -176,7 +176,10 @@ pub async fn compact_partition(
         if name.starts_with('.') || !name.ends_with(".parquet") {
             continue;
         }
-        if now.signed_duration_since(meta.last_modified) < older_than {
+        // Outputs of an earlier run are always taken, however young: a run stopped after it
+        // removed some inputs must be finished (its copies collapsed) by the next one.
+        let output = compaction_generation(name).is_some();
+        if !output && now.signed_duration_since(meta.last_modified) < older_than {
             summary.files_too_young += 1;
             continue;
         }
@@ -198,6 +201,12 @@ pub async fn compact_partition(
         summary.skipped = Some("already compacted");
         return Ok(summary);
     }
+    // Removing is tried before anything is written: a lake where inputs cannot be removed
+    // (no `s3:DeleteObject`) would otherwise gain a full copy of the partition at every run.
+    lake.delete(&Path::from(format!(
+        "{CTR_TABLE}/dt={dt}/.ctrlake-compact-probe"
+    )))
+    .await?;
     let names: Vec<String> = inputs.iter().map(|m| m.location.to_string()).collect();
     let generation = crate::origin::fnv1a64(names.join("\n").as_bytes());
     let mut operations = Operations {
@@ -208,12 +217,19 @@ pub async fn compact_partition(
     let mut run: Vec<RecordBatch> = Vec::new();
     let mut run_bytes = 0usize;
     let mut part = 0u32;
+    let mut vanished: HashSet<&Path> = HashSet::new();
     for meta in &inputs {
-        let bytes = lake
-            .store()
-            .get(&meta.location)
-            .await
-            .map_err(|e| read_error(lake, &meta.location, e))?
+        let fetched = match lake.store().get(&meta.location).await {
+            Ok(fetched) => fetched,
+            // Removed since the listing (by another compaction, or a consumer clearing the
+            // files of a flush it never finished): its rows are elsewhere or read again.
+            Err(object_store::Error::NotFound { .. }) => {
+                vanished.insert(&meta.location);
+                continue;
+            }
+            Err(e) => return Err(read_error(lake, &meta.location, e)),
+        };
+        let bytes = fetched
             .bytes()
             .await
             .map_err(|e| read_error(lake, &meta.location, e))?;
@@ -256,7 +272,7 @@ pub async fn compact_partition(
         .map(|p| output_path(day, generation, p).to_string())
         .collect();
     for meta in &inputs {
-        if outputs.contains(meta.location.as_ref()) {
+        if outputs.contains(meta.location.as_ref()) || vanished.contains(&meta.location) {
             continue;
         }
         operations.next()?;

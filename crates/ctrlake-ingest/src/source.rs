@@ -415,12 +415,15 @@ impl<R: Read> Read for CountingReader<R> {
     }
 }
 
-/// Plain or gzip bytes, told apart by the first bytes the first read sees.
+/// The first bytes read, then the rest of the source.
+type Headed<R> = io::Chain<io::Cursor<Vec<u8>>, R>;
+
+/// Plain or gzip bytes, told apart by the first two bytes of the source.
 enum Decompressing<R: BufRead> {
     /// Not read yet (`None` only after a first read failed).
     Unknown(Option<R>),
-    Plain(R),
-    Gzip(Box<GzipMembers<R>>),
+    Plain(Headed<R>),
+    Gzip(Box<GzipMembers<Headed<R>>>),
 }
 
 impl<R: BufRead> Read for Decompressing<R> {
@@ -429,11 +432,23 @@ impl<R: BufRead> Read for Decompressing<R> {
             let Some(mut inner) = pending.take() else {
                 return Err(io::Error::other("a previous read of this source failed"));
             };
-            let gzip = inner.fill_buf()?.starts_with(&GZIP_MAGIC);
+            // Two bytes even when the first chunk of a stream is shorter.
+            let mut head = Vec::with_capacity(GZIP_MAGIC.len());
+            while head.len() < GZIP_MAGIC.len() {
+                let available = inner.fill_buf()?;
+                if available.is_empty() {
+                    break;
+                }
+                let take = available.len().min(GZIP_MAGIC.len() - head.len());
+                head.extend_from_slice(&available[..take]);
+                inner.consume(take);
+            }
+            let gzip = head.starts_with(&GZIP_MAGIC);
+            let headed = Read::chain(io::Cursor::new(head), inner);
             *self = if gzip {
-                Decompressing::Gzip(Box::new(GzipMembers::new(inner)))
+                Decompressing::Gzip(Box::new(GzipMembers::new(headed)))
             } else {
-                Decompressing::Plain(inner)
+                Decompressing::Plain(headed)
             };
         }
         match self {
@@ -444,23 +459,37 @@ impl<R: BufRead> Read for Decompressing<R> {
     }
 }
 
+/// What the task reading an object hands to its [`ObjectReader`].
+enum ObjectChunk {
+    Bytes(Bytes),
+    Failed(object_store::Error),
+    /// The whole object was read: without it, a closed channel is a cut-off read.
+    End,
+}
+
 /// A blocking `Read` over an object's bytes. A task on the runtime pulls the object store's
 /// stream and hands the chunks over a bounded channel (at most a few chunks are held), so
 /// that reading needs no `block_on`; tokio refuses (with a clear panic) only a read on one of
 /// its async worker threads, where a blocking read would stall the other tasks.
 struct ObjectReader {
-    chunks: tokio::sync::mpsc::Receiver<object_store::Result<Bytes>>,
+    chunks: tokio::sync::mpsc::Receiver<ObjectChunk>,
     current: Bytes,
+    ended: bool,
 }
 
 impl ObjectReader {
     fn spawn(mut stream: BoxStream<'static, object_store::Result<Bytes>>) -> Self {
         let (tx, chunks) = tokio::sync::mpsc::channel(4);
         tokio::spawn(async move {
-            while let Some(chunk) = stream.next().await {
-                let failed = chunk.is_err();
-                // The reader was dropped (the source is abandoned), or the stream failed.
-                if tx.send(chunk).await.is_err() || failed {
+            loop {
+                let chunk = match stream.next().await {
+                    Some(Ok(bytes)) => ObjectChunk::Bytes(bytes),
+                    Some(Err(error)) => ObjectChunk::Failed(error),
+                    None => ObjectChunk::End,
+                };
+                let last = !matches!(chunk, ObjectChunk::Bytes(_));
+                // The reader was dropped (the source is abandoned), or this was the last.
+                if tx.send(chunk).await.is_err() || last {
                     return;
                 }
             }
@@ -468,6 +497,7 @@ impl ObjectReader {
         Self {
             chunks,
             current: Bytes::new(),
+            ended: false,
         }
     }
 }
@@ -475,10 +505,19 @@ impl ObjectReader {
 impl Read for ObjectReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         while self.current.is_empty() {
+            if self.ended {
+                return Ok(0);
+            }
             match self.chunks.blocking_recv() {
-                None => return Ok(0),
-                Some(Ok(bytes)) => self.current = bytes,
-                Some(Err(error)) => return Err(io::Error::other(error)),
+                Some(ObjectChunk::Bytes(bytes)) => self.current = bytes,
+                Some(ObjectChunk::End) => self.ended = true,
+                Some(ObjectChunk::Failed(error)) => return Err(io::Error::other(error)),
+                None => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        "the object's download stopped before its end",
+                    ));
+                }
             }
         }
         let n = buf.len().min(self.current.len());
@@ -559,6 +598,40 @@ mod tests {
                 "{name}: stored bytes"
             );
         }
+    }
+
+    #[test]
+    fn gzip_is_recognised_when_the_first_read_returns_one_byte() {
+        let text = b"{\"ContactId\":\"a\"}\n".repeat(100);
+        for bytes in [gzip(&text), text.clone(), b"{".to_vec(), Vec::new()] {
+            let one_at_a_time = BufReader::with_capacity(1, io::Cursor::new(bytes.clone()));
+            let mut reader = Decompressing::Unknown(Some(one_at_a_time));
+            let mut read = Vec::new();
+            reader.read_to_end(&mut read).expect("reads");
+            let expected = if bytes.starts_with(&GZIP_MAGIC) {
+                &text
+            } else {
+                &bytes
+            };
+            assert_eq!(&read, expected);
+        }
+    }
+
+    #[test]
+    fn an_object_download_that_stops_early_is_an_error_not_an_end() {
+        let (tx, chunks) = tokio::sync::mpsc::channel(2);
+        tx.try_send(ObjectChunk::Bytes(Bytes::from_static(b"abc")))
+            .expect("send");
+        drop(tx);
+        let mut reader = ObjectReader {
+            chunks,
+            current: Bytes::new(),
+            ended: false,
+        };
+        let mut read = Vec::new();
+        let error = reader.read_to_end(&mut read).expect_err("cut off");
+        assert_eq!(error.kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(read, b"abc");
     }
 
     #[test]

@@ -526,6 +526,8 @@ fn page_limit(bytes: usize, records: usize, limit: i32) -> i32 {
 /// One GetRecords page, decoded.
 struct DecodedPage {
     decoded: DecodedRecords,
+    /// Kinesis records in the page (a record may hold several CTRs, or none).
+    records: u64,
     first_sequence: String,
     last_sequence: String,
     last_arrival_ms: Option<i64>,
@@ -590,7 +592,7 @@ impl ShardBuffer {
 
     fn push(&mut self, page: DecodedPage) -> Result<(), EncodeError> {
         let start = self.records;
-        self.records += page.decoded.records;
+        self.records += page.records;
         self.rows
             .push(page.decoded.partitions, start, self.records, page.arrived)?;
         if !page.decoded.dead_letters.is_empty() {
@@ -953,6 +955,7 @@ impl ShardReader {
             };
             Ok(DecodedPage {
                 decoded,
+                records: records.len() as u64,
                 first_sequence: first.0.clone(),
                 last_sequence: last.0.clone(),
                 last_arrival_ms: last.1,
@@ -1161,6 +1164,7 @@ mod tests {
         .expect("decodes");
         DecodedPage {
             decoded,
+            records: refs.len() as u64,
             first_sequence: sequences[0].clone(),
             last_sequence: sequences[rows].clone(),
             last_arrival_ms: Some(1),

@@ -57,11 +57,32 @@ impl CompactionConfig {
 
 /// What one invocation may ask for (every field optional).
 #[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct CompactionRequest {
     pub dt: Option<chrono::NaiveDate>,
     pub from: Option<chrono::NaiveDate>,
     pub to: Option<chrono::NaiveDate>,
     pub older_than_seconds: Option<u64>,
+}
+
+impl CompactionRequest {
+    /// The request an invocation's JSON makes: an EventBridge schedule's own event (it has
+    /// `detail-type`) or `{}` asks for the defaults; anything else must be a valid request, so
+    /// that a mistyped date is an error, not a quiet run over the default days.
+    pub fn from_payload(payload: serde_json::Value) -> Result<Self, String> {
+        let scheduled = payload.get("detail-type").is_some() || payload.get("source").is_some();
+        if scheduled || payload.is_null() || payload == serde_json::json!({}) {
+            return Ok(Self::default());
+        }
+        let request: Self = serde_json::from_value(payload)
+            .map_err(|e| format!("the invocation's request is not valid: {e}"))?;
+        match (request.dt, request.from, request.to) {
+            (Some(_), None, None) | (None, None, None) => Ok(request),
+            (None, Some(from), Some(to)) if from <= to => Ok(request),
+            (None, Some(from), Some(to)) => Err(format!("from {from} is after to {to}")),
+            _ => Err("give either dt, or from and to together".to_owned()),
+        }
+    }
 }
 
 /// One invocation's log line.
@@ -94,21 +115,29 @@ pub async fn compact_scheduled(
         _ => (today - chrono::Days::new(u64::from(config.days) - 1), today),
     };
     let (from, to) = (from.to_string(), to.to_string());
-    let result = async {
-        for dt in partitions(&config.lake).await? {
-            if dt < from || dt > to {
-                continue;
+    // A partition that fails (a foreign file, a lost permission) does not stop the others:
+    // each error is logged, and the invocation fails once all were tried.
+    let mut errors = Vec::new();
+    match partitions(&config.lake).await {
+        Err(error) => errors.push(error.to_string()),
+        Ok(days) => {
+            for dt in days {
+                if dt < from || dt > to {
+                    continue;
+                }
+                match compact_partition(&config.lake, &dt, &options).await {
+                    Ok(done) => {
+                        log.files_before += done.files_before;
+                        log.files_after += done.files_after;
+                        log.duplicate_rows_removed += done.rows_before - done.rows_after;
+                        log.partitions.push(done);
+                    }
+                    Err(error) => errors.push(format!("dt={dt}: {error}")),
+                }
             }
-            let done = compact_partition(&config.lake, &dt, &options).await?;
-            log.files_before += done.files_before;
-            log.files_after += done.files_after;
-            log.duplicate_rows_removed += done.rows_before - done.rows_after;
-            log.partitions.push(done);
         }
-        Ok::<(), ctrlake_ingest::CompactError>(())
     }
-    .await;
-    log.error = result.err().map(|e| e.to_string());
+    log.error = (!errors.is_empty()).then(|| errors.join("; "));
     log.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
     log
 }

@@ -419,3 +419,32 @@ fn the_compaction_configuration_is_checked() {
         std::time::Duration::from_secs(3600)
     );
 }
+
+#[test]
+fn compaction_requests_are_strict_but_a_schedule_asks_for_the_defaults() {
+    use crate::compaction::CompactionRequest;
+    let parse =
+        |json: &str| CompactionRequest::from_payload(serde_json::from_str(json).expect("json"));
+    let scheduled =
+        r#"{"version":"0","detail-type":"Scheduled Event","source":"aws.events","detail":{}}"#;
+    assert!(parse(scheduled).expect("defaults").dt.is_none());
+    assert!(parse("{}").expect("defaults").from.is_none());
+    assert_eq!(
+        parse(r#"{"dt":"2026-03-02"}"#)
+            .expect("dt")
+            .dt
+            .map(|d| d.to_string()),
+        Some("2026-03-02".to_owned())
+    );
+    assert!(parse(r#"{"from":"2026-03-01","to":"2026-03-07","older_than_seconds":0}"#).is_ok());
+    for bad in [
+        r#"{"dt":"2026-13-02"}"#,
+        r#"{"date":"2026-03-02"}"#,
+        r#"{"from":"2026-03-01"}"#,
+        r#"{"from":"2026-03-07","to":"2026-03-01"}"#,
+        r#"{"dt":"2026-03-02","from":"2026-03-01","to":"2026-03-07"}"#,
+        r#"{"older_than_seconds":"1h"}"#,
+    ] {
+        assert!(parse(bad).is_err(), "{bad}");
+    }
+}

@@ -167,12 +167,47 @@ async fn compaction_keeps_one_row_per_delivered_record_in_few_files() {
     assert_eq!(again.skipped, Some("already compacted"));
 }
 
+/// Makes every file of the lake two hours old.
+fn age(dir: &std::path::Path) {
+    let then = std::time::SystemTime::now() - Duration::from_secs(7200);
+    for entry in walk(dir) {
+        let file = std::fs::File::options()
+            .write(true)
+            .open(&entry)
+            .expect("open");
+        file.set_modified(then).expect("mtime");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("dir") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// Runs as the scheduled function does: only files older than an hour (the test's inputs are
+/// aged; a crashed run's outputs are young and must still be taken by the next run).
+fn scheduled() -> CompactOptions {
+    CompactOptions {
+        older_than: Duration::from_secs(3600),
+        ..small_outputs()
+    }
+}
+
 #[tokio::test]
 async fn a_crash_at_any_point_then_a_rerun_leaves_one_copy_of_everything() {
     let reference = tempfile::tempdir().expect("tempdir");
     let lake = stream_lake(reference.path()).await;
     let expected = distinct_rows(&lake).await;
-    let full = compact_partition(&lake, "2026-03-01", &small_outputs())
+    age(reference.path());
+    let full = compact_partition(&lake, "2026-03-01", &scheduled())
         .await
         .expect("compacts");
     // Writes of the outputs, then removals of the inputs.
@@ -180,9 +215,10 @@ async fn a_crash_at_any_point_then_a_rerun_leaves_one_copy_of_everything() {
     for stop in 0..operations {
         let dir = tempfile::tempdir().expect("tempdir");
         let lake = stream_lake(dir.path()).await;
+        age(dir.path());
         let crashed = CompactOptions {
             stop_after_operations: Some(stop),
-            ..small_outputs()
+            ..scheduled()
         };
         match compact_partition(&lake, "2026-03-01", &crashed).await {
             Err(CompactError::Stopped(done)) => assert_eq!(done, stop),
@@ -193,7 +229,7 @@ async fn a_crash_at_any_point_then_a_rerun_leaves_one_copy_of_everything() {
         let mut seen = meanwhile.clone();
         seen.dedup();
         assert_eq!(seen, expected["2026-03-01"], "stop {stop}: nothing missing");
-        let rerun = compact_partition(&lake, "2026-03-01", &small_outputs())
+        let rerun = compact_partition(&lake, "2026-03-01", &scheduled())
             .await
             .expect("re-runs");
         let (after, names) = partition_rows(&lake, "2026-03-01").await;
