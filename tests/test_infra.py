@@ -1,0 +1,113 @@
+"""infra/template.yaml: cfn-lint passes, the Glue table's columns are the lake's (generated
+from the one column list, and the same as a written Parquet file's), and the security and
+delivery properties the deployment promises are in the template."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from conftest import REPO, parquet_files
+
+TEMPLATE = REPO / "infra" / "template.yaml"
+
+
+@pytest.fixture(scope="module")
+def template() -> dict:
+    return yaml.safe_load(TEMPLATE.read_text())
+
+
+def resources(template, kind):
+    return {name: r["Properties"] for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def test_cfn_lint_passes():
+    cfn_lint = Path(sys.executable).parent / "cfn-lint"
+    proc = subprocess.run([str(cfn_lint), str(TEMPLATE)], capture_output=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+
+
+def test_the_glue_columns_are_generated_from_the_lake_schema(bin_path):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "infra_columns.py"),
+                           "--ctrlake", str(bin_path), "--check"], capture_output=True)
+    assert proc.returncode == 0, proc.stderr.decode()
+
+
+def test_the_glue_table_reads_the_files_the_writer_writes(template, fixture_lake):
+    lake, _ = fixture_lake
+    table = resources(template, "AWS::Glue::Table")["CtrTable"]["TableInput"]
+    columns = [c["Name"] for c in table["StorageDescriptor"]["Columns"]]
+    written = pq.read_schema(parquet_files(lake)[0]).names
+    assert columns == written, "the Glue columns, in order, are a written file's"
+    assert [k["Name"] for k in table["PartitionKeys"]] == ["dt"]
+    parameters = table["Parameters"]
+    assert parameters["projection.enabled"] == "true", "partition projection: no crawler, no MSCK"
+    assert parameters["projection.dt.format"] == "yyyy-MM-dd"
+    assert "dt=${!dt}" in parameters["storage.location.template"]["Fn::Sub"]
+
+
+def test_data_is_encrypted_private_and_tls_only(template):
+    (stream,) = resources(template, "AWS::Kinesis::Stream").values()
+    assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
+    (bucket,) = resources(template, "AWS::S3::Bucket").values()
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    block = bucket["PublicAccessBlockConfiguration"]
+    assert all(block[k] is True for k in
+               ("BlockPublicAcls", "BlockPublicPolicy", "IgnorePublicAcls", "RestrictPublicBuckets"))
+    rules = {r["Id"]: r for r in bucket["LifecycleConfiguration"]["Rules"]}
+    assert rules["expire-dead-letters"]["Prefix"] == "lake/_dead_letter/"
+    (policy,) = resources(template, "AWS::S3::BucketPolicy").values()
+    tls = [s for s in policy["PolicyDocument"]["Statement"]
+           if s["Effect"] == "Deny" and s.get("Condition", {}).get("Bool", {}).get("aws:SecureTransport") == "false"]
+    assert tls, "a statement denies requests without TLS"
+    (queue,) = resources(template, "AWS::SQS::Queue").values()
+    assert queue["SqsManagedSseEnabled"] is True
+    (workgroup,) = resources(template, "AWS::Athena::WorkGroup").values()
+    config = workgroup["WorkGroupConfiguration"]
+    assert config["EnforceWorkGroupConfiguration"] is True
+    assert config["BytesScannedCutoffPerQuery"] == {"Ref": "BytesScannedCutoffPerQuery"}
+    assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+
+
+def test_iam_grants_no_wildcard_actions_or_resources(template):
+    roles = resources(template, "AWS::IAM::Role")
+    assert set(roles) == {"IngestRole", "CompactRole"}
+    for name, role in roles.items():
+        assert "ManagedPolicyArns" not in role, f"{name}: inline, scoped policies only"
+        for policy in role["Policies"]:
+            for statement in policy["PolicyDocument"]["Statement"]:
+                actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+                assert all("*" not in a for a in actions), (name, statement)
+                targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+                assert all(t != "*" for t in targets), (name, statement)
+    # The functions use these roles, so SAM adds no managed policies of its own.
+    functions = resources(template, "AWS::Serverless::Function")
+    assert {f["Role"]["Fn::GetAtt"][0] for f in functions.values()} == set(roles)
+    ingest = roles["IngestRole"]["Policies"][0]["PolicyDocument"]["Statement"]
+    writes = next(s for s in ingest if s["Sid"] == "WriteTheLake")
+    assert writes["Action"] == "s3:PutObject", "the ingest function cannot remove or read files"
+
+
+def test_the_ingest_mapping_retries_bisects_and_reports_item_failures(template):
+    functions = resources(template, "AWS::Serverless::Function")
+    ingest, compact = functions["IngestFunction"], functions["CompactFunction"]
+    for function in (ingest, compact):
+        assert function["Runtime"] == "provided.al2023"
+        assert function["Handler"] == "bootstrap"
+    event = ingest["Events"]["Ctr"]["Properties"]
+    assert event["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert event["BisectBatchOnFunctionError"] is True
+    assert 0 < event["MaximumRetryAttempts"] <= 10
+    assert 0 < event["MaximumRecordAgeInSeconds"] <= 7 * 86400
+    assert event["DestinationConfig"]["OnFailure"]["Destination"]
+    assert ingest["Environment"]["Variables"]["CTRLAKE_LAKE"]
+    assert compact["Events"]["Hourly"]["Type"] == "ScheduleV2"
+    assert compact["MemorySize"] >= 1024, "a day of 1M contacts compacts in ~500 MB"
+    (storage,) = resources(template, "AWS::Connect::InstanceStorageConfig").values()
+    assert storage["ResourceType"] == "CONTACT_TRACE_RECORDS"
+    assert storage["StorageType"] == "KINESIS_STREAM"
