@@ -32,8 +32,8 @@ def test_cfn_lint_passes():
     assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
 
 
-def test_the_glue_columns_are_generated_from_the_lake_schema(bin_path):
-    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "infra_columns.py"),
+def test_the_glue_columns_and_the_ddl_are_generated_from_the_lake_schema(bin_path):
+    proc = subprocess.run([sys.executable, str(REPO / "scripts" / "infra_generated.py"),
                            "--ctrlake", str(bin_path), "--check"], capture_output=True)
     assert proc.returncode == 0, proc.stderr.decode()
 
@@ -111,3 +111,15 @@ def test_the_ingest_mapping_retries_bisects_and_reports_item_failures(template):
     (storage,) = resources(template, "AWS::Connect::InstanceStorageConfig").values()
     assert storage["ResourceType"] == "CONTACT_TRACE_RECORDS"
     assert storage["StorageType"] == "KINESIS_STREAM"
+
+
+def test_the_template_and_the_ddl_set_the_same_table_properties(template):
+    import re
+    ddl = (REPO / "infra" / "athena" / "create_table.sql").read_text()
+    properties = dict(re.findall(r"'([a-z.]+)'='([^']*)'", ddl))
+    parameters = resources(template, "AWS::Glue::Table")["CtrTable"]["TableInput"]["Parameters"]
+    shared = {k: v for k, v in properties.items() if k != "storage.location.template"}
+    assert shared and {k: parameters.get(k) for k in shared} == shared
+    ddl_location = properties["storage.location.template"].replace("YOUR-BUCKET", "${LakeBucket}")
+    template_location = parameters["storage.location.template"]["Fn::Sub"].replace("${!dt}", "${dt}")
+    assert template_location == ddl_location
