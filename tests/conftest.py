@@ -240,6 +240,33 @@ def s3_env(endpoint: str) -> dict:
     }
 
 
+def wait_until_ready(proc, probe, log: Path, what: str, seconds: float):
+    """Calls `probe()` until it returns true (an exception counts as not yet); fails the test
+    with the server's log when `proc` exits first or `seconds` pass."""
+    deadline = time.monotonic() + seconds
+    while True:
+        if proc.poll() is not None:
+            pytest.fail(f"{what} exited early ({proc.returncode}):\n{log.read_text()}")
+        try:
+            if probe():
+                return
+        except Exception:
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not answer within {seconds:.0f} s:\n{log.read_text()}")
+        time.sleep(0.2)
+
+
+def stop_process(proc):
+    """Terminates `proc`, killing it when it does not end within 10 s."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory):
     """A moto S3 server on 127.0.0.1:<free port> for the session; killed at the end."""
@@ -260,24 +287,14 @@ def moto_endpoint(tmp_path_factory):
     endpoint = f"http://127.0.0.1:{port}"
     # Never route the loopback probe through a proxy configured in the environment.
     no_proxy_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+    def answers():
+        with no_proxy_opener.open(endpoint + "/", timeout=1) as resp:
+            resp.read()
+        return True
+
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"moto_server exited early ({proc.returncode}):\n{log.read_text()}")
-            try:
-                with no_proxy_opener.open(endpoint + "/", timeout=1) as resp:
-                    resp.read()
-                break
-            except Exception:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"moto_server did not answer within 30 s:\n{log.read_text()}")
-                time.sleep(0.2)
+        wait_until_ready(proc, answers, log, "moto_server", 30)
         yield endpoint
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)

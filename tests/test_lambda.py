@@ -18,7 +18,16 @@ import pyarrow.parquet as pq
 import pytest
 from botocore.config import Config
 
-from conftest import CTR_FILES, REPO, RUN_TIMEOUT_S, free_port, run_ctrlake, s3_env
+from conftest import (
+    CTR_FILES,
+    REPO,
+    RUN_TIMEOUT_S,
+    free_port,
+    run_ctrlake,
+    s3_env,
+    stop_process,
+    wait_until_ready,
+)
 
 BUCKET = "ctrlake-lambda"
 STREAM_ARN = "arn:aws:kinesis:us-east-1:111122223333:stream/connect-ctr"
@@ -102,26 +111,15 @@ def emulator(tmp_path_factory):
              "-A", "127.0.0.1", "-P", str(port)],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )
+    def listening():
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"cargo lambda watch exited ({proc.returncode}):\n{log.read_text()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the emulator did not listen within 60 s:\n{log.read_text()}")
-                time.sleep(0.2)
+        wait_until_ready(proc, listening, log, "cargo lambda watch", 60)
         yield port
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop_process(proc)
 
 
 class Function:
@@ -164,8 +162,7 @@ class Function:
                 if line.startswith("{")]
 
     def stop(self):
-        self.proc.terminate()
-        self.proc.wait(timeout=10)
+        stop_process(self.proc)
         self.out.close()
 
 
