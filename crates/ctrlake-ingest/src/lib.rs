@@ -37,6 +37,6 @@ pub use origin::Origin;
 pub use source::{Source, SourceError, resolve_sources};
 pub use writer::{
     DeadLetter, DecodedRecords, EncodedFile, KinesisRecordRef, LakeCompression, WriterOptions,
-    decode_bytes, decode_kinesis_records, encode_batch, encode_dead_letter_file,
+    decode_bytes, decode_kinesis_records, encode_batch, encode_dead_letter_file, encode_files,
     encode_parquet_file, write_files,
 };

@@ -556,17 +556,28 @@ pub fn encode_batch(
     origin: &Origin,
     options: &WriterOptions,
 ) -> Result<Vec<EncodedFile>, EncodeError> {
-    let mut files = Vec::with_capacity(decoded.partitions.len() + 1);
-    for (day, batch) in &decoded.partitions {
-        files.push(encode_parquet_file(
-            *day,
-            origin,
-            std::slice::from_ref(batch),
-            options,
-        )?);
+    let partitions = decoded
+        .partitions
+        .iter()
+        .map(|(day, batch)| (*day, std::slice::from_ref(batch)));
+    encode_files(partitions, &decoded.dead_letters, origin, options)
+}
+
+/// Encodes rows that share one origin, given per day partition (each day's batches together
+/// in one file), and their dead letters: one Parquet file per day and one dead-letter file
+/// when there are dead letters. Owned batches are dropped as soon as their file is encoded.
+pub fn encode_files<B: AsRef<[RecordBatch]>>(
+    partitions: impl IntoIterator<Item = (i64, B)>,
+    dead_letters: &[DeadLetter],
+    origin: &Origin,
+    options: &WriterOptions,
+) -> Result<Vec<EncodedFile>, EncodeError> {
+    let mut files = Vec::new();
+    for (day, batches) in partitions {
+        files.push(encode_parquet_file(day, origin, batches.as_ref(), options)?);
     }
-    if !decoded.dead_letters.is_empty() {
-        files.push(encode_dead_letter_file(origin, &decoded.dead_letters)?);
+    if !dead_letters.is_empty() {
+        files.push(encode_dead_letter_file(origin, dead_letters)?);
     }
     Ok(files)
 }

@@ -11,8 +11,7 @@ use aws_sdk_kinesis::types::{Record, Shard, ShardIteratorType};
 use ctrlake_ingest::writer::EncodeError;
 use ctrlake_ingest::{
     DeadLetter, DecodedRecords, FlushPolicy, KinesisRecordRef, Origin, Partition, PartitionBuffer,
-    WriterOptions, decode_kinesis_records, encode_dead_letter_file, encode_parquet_file,
-    write_files,
+    WriterOptions, decode_kinesis_records, encode_files, write_files,
 };
 use ctrlake_lake::{Lake, LakeError};
 use object_store::path::Path;
@@ -1014,19 +1013,8 @@ impl ShardReader {
             .await
             .map_err(|e| ConsumerError::Task(e.to_string()))?;
         let files = tokio::task::spawn_blocking(move || {
-            let mut files = Vec::with_capacity(partitions.len() + 1);
-            for partition in partitions {
-                files.push(encode_parquet_file(
-                    partition.day,
-                    &origin,
-                    &partition.batches,
-                    &writer,
-                )?);
-            }
-            if !dead_letters.is_empty() {
-                files.push(encode_dead_letter_file(&origin, &dead_letters)?);
-            }
-            Ok::<_, EncodeError>(files)
+            let partitions = partitions.into_iter().map(|p| (p.day, p.batches));
+            encode_files(partitions, &dead_letters, &origin, &writer)
         })
         .await
         .map_err(|e| ConsumerError::Task(e.to_string()))??;
