@@ -111,6 +111,7 @@ def emulator(tmp_path_factory):
              "-A", "127.0.0.1", "-P", str(port)],
             cwd=REPO, stdout=out, stderr=subprocess.STDOUT,
         )
+
     def listening():
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
         return True

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use ctrlake_ingest::{CompactOptions, Lake, compact_partition, partitions};
 
-use crate::kinesis::parse_duration;
+use crate::kinesis::parse_duration_within;
 use crate::parse_compression;
 
 #[derive(clap::Args)]
@@ -26,7 +26,7 @@ pub struct CompactArgs {
     to: Option<chrono::NaiveDate>,
     /// Only files last modified at least this long ago (1h leaves a live stream's newest files
     /// for a later run). Default: every file.
-    #[arg(long, default_value = "0s", value_parser = parse_duration_or_zero)]
+    #[arg(long, default_value = "0s", value_parser = parse_age)]
     older_than: Duration,
     /// Parquet compression of the new files: zstd, zstd:LEVEL (1-22) or snappy.
     #[arg(long, default_value = "zstd:1")]
@@ -36,11 +36,9 @@ pub struct CompactArgs {
     quiet: bool,
 }
 
-fn parse_duration_or_zero(text: &str) -> Result<Duration, String> {
-    if matches!(text, "0" | "0s") {
-        return Ok(Duration::ZERO);
-    }
-    parse_duration(text)
+/// A file age for `--older-than`: 0s (every file) to 24h.
+fn parse_age(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, 0.0, "0s")
 }
 
 pub fn compact(args: CompactArgs) -> Result<ExitCode> {

@@ -59,8 +59,17 @@ pub struct IngestKinesisArgs {
     quiet: bool,
 }
 
-/// `10s`, `1s`, `500ms`, `2m`, `1h`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
+/// `10s`, `1s`, `500ms`, `2m`, `1h`: a flush interval, from 10ms to 24h.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    parse_duration_within(text, 0.01, "10ms")
+}
+
+/// `10s`, `500ms`, `2m`, `1h`, at least `min_seconds` (`min_text` to the user) and at most 24h.
+pub fn parse_duration_within(
+    text: &str,
+    min_seconds: f64,
+    min_text: &str,
+) -> Result<Duration, String> {
     let (number, unit) = number_and_unit(text)
         .ok_or_else(|| format!("{text:?} is not a duration like 10s or 500ms"))?;
     let seconds = match unit {
@@ -70,8 +79,8 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
         "h" => number * 3600.0,
         other => return Err(format!("{text:?}: unknown unit {other:?} (ms, s, m, h)")),
     };
-    if !(0.01..=86_400.0).contains(&seconds) {
-        return Err(format!("{text:?}: between 10ms and 24h"));
+    if !(min_seconds..=86_400.0).contains(&seconds) {
+        return Err(format!("{text:?}: between {min_text} and 24h"));
     }
     Ok(Duration::from_secs_f64(seconds))
 }
