@@ -1,27 +1,98 @@
 """queries/athena/: Athena (Trino) SQL parsed by sqlglot's Trino dialect, transpiled to DuckDB
-and run over lakes ctrlake wrote, against what ctrlake itself computes."""
+and run over lakes ctrlake wrote, against what ctrlake itself computes.
+
+There is no Trino here, so DuckDB stands in for it with two rules that make it see what Athena
+sees: the table `ctr` has the Glue table's types (timestamps without a zone holding UTC, `dt` a
+string), and the session zone is UTC, as Athena's is. DuckDB lacks two Trino functions the
+queries use, so they are defined with Trino's meaning:
+- `with_timezone(ts, zone)`: the wall-clock timestamp `ts` in `zone`, as an instant;
+- `at_timezone(instant, zone)`: the instant shown in `zone`. Trino keeps the zone with the
+  value; here it becomes that zone's wall clock, which is all the queries take from it (its
+  date, its position in an interval, or the displayed interval start).
+"""
 
 from __future__ import annotations
 
+import csv
+import datetime as _dt
+import io
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
 import duckdb
+import pytest
 import sqlglot
+from sqlglot import exp
 
 from conftest import CTR_FILES, FIREHOSE_FILES, REPO, ingest, run_ctrlake
 
 ATHENA = REPO / "queries" / "athena"
 
+TRINO_FUNCTIONS = """
+CREATE MACRO with_timezone(ts, zone) AS timezone(zone, CAST(ts AS TIMESTAMP));
+CREATE MACRO at_timezone(instant, zone) AS timezone(zone, CAST(instant AS TIMESTAMPTZ));
+"""
+
 
 def duckdb_over(lake) -> duckdb.DuckDBPyConnection:
-    """DuckDB with `ctr` as the Glue table sees the lake: every Parquet file, dt from the path."""
+    """DuckDB with `ctr` as Athena sees the Glue table: every Parquet file of the lake, `dt`
+    from the path as a string, timestamps as zone-less UTC."""
     con = duckdb.connect()
-    con.execute(f"CREATE VIEW ctr AS SELECT * FROM read_parquet("
-                f"'{lake}/ctr/*/*.parquet', hive_partitioning = true)")
+    con.execute("SET TimeZone = 'UTC'")
+    con.execute(TRINO_FUNCTIONS)
+    files = (f"read_parquet('{lake}/ctr/*/*.parquet', hive_partitioning = true, "
+             "hive_types = {'dt': VARCHAR})")
+    columns = con.execute(f"DESCRIBE SELECT * FROM {files}").fetchall()
+    select = ", ".join(
+        f'CAST("{name}" AS TIMESTAMP) AS "{name}"' if kind == "TIMESTAMP WITH TIME ZONE"
+        else f'"{name}"'
+        for name, kind, *_ in columns
+    )
+    con.execute(f"CREATE VIEW ctr AS SELECT {select} FROM {files}")
     return con
 
 
 def run_athena(con, name: str):
     for statement in sqlglot.transpile((ATHENA / name).read_text(), read="trino", write="duckdb"):
         con.execute(statement)
+
+
+def with_parameters(name: str, thresholds=(20, 60), **values) -> str:
+    """The Athena file `name` as DuckDB SQL, with the `params` CTE's values and the
+    `sl_thresholds` rows replaced as an analyst would edit them."""
+    tree = sqlglot.parse_one((ATHENA / name).read_text(), read="trino")
+    ctes = {cte.alias: cte for cte in tree.find_all(exp.CTE)}
+    projections = ctes["params"].this.expressions
+    assert {p.alias for p in projections} == set(values), "every parameter is set by the test"
+    for projection in projections:
+        value = values[projection.alias]
+        if isinstance(value, bool):
+            literal = exp.Boolean(this=value)
+        elif isinstance(value, int):
+            literal = exp.Literal.number(value)
+        elif projection.alias.endswith("_date"):
+            literal = exp.cast(exp.Literal.string(value), "DATE")
+        else:
+            literal = exp.Literal.string(value)
+        projection.set("this", literal)
+    if "sl_thresholds" in ctes:
+        rows = ", ".join(str(t) for t in thresholds)
+        ctes["sl_thresholds"].set(
+            "this", sqlglot.parse_one(f"VALUES {rows}", read="trino"))
+    return tree.sql(dialect="duckdb")
+
+
+def csv_rows(text: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def cell(value) -> str:
+    """A value as ctrlake's CSV writes it: empty for null, decimals with their scale."""
+    if value is None:
+        return ""
+    if isinstance(value, Decimal):
+        return f"{value:.3f}"
+    return str(value)
 
 
 def newest_versions_by_ctrlake(lake) -> set[tuple]:
@@ -34,22 +105,179 @@ def newest_versions_by_ctrlake(lake) -> set[tuple]:
     return {tuple(line.split(",")) for line in out}
 
 
-def test_the_athena_contacts_view_picks_ctrlakes_versions(tmp_path):
-    # Fixtures with updates and duplicates, the Firehose archives (the same CTRs again from
-    # other sources), and a generated week with late updates.
-    generated = tmp_path / "gen.ndjson"
-    run_ctrlake("gen", "--contacts", "2000", "--days", "3", "--out", generated)
-    lake = tmp_path / "lake"
-    ingest([*CTR_FILES, *FIREHOSE_FILES, generated], lake)
+@pytest.fixture(scope="module")
+def lake(tmp_path_factory):
+    """Fixtures with updates and duplicates, the Firehose archives (the same CTRs again from
+    other sources), and generated days with late updates, callbacks and transfers."""
+    root = tmp_path_factory.mktemp("athena")
+    generated = root / "gen.ndjson"
+    run_ctrlake("gen", "--contacts", "3000", "--days", "3", "--out", generated)
+    # Three more days across the start of daylight saving time in New York (2026-03-08).
+    around_dst = root / "dst.ndjson"
+    run_ctrlake("gen", "--contacts", "1500", "--days", "3", "--start", "2026-03-07",
+                "--seed", "2", "--out", around_dst)
+    lake = root / "lake"
+    ingest([*CTR_FILES, *FIREHOSE_FILES, generated, around_dst], lake)
+    return lake
+
+
+@pytest.fixture(scope="module")
+def athena(lake):
     con = duckdb_over(lake)
     run_athena(con, "contacts.sql")
-    rows = con.execute(
+    return con
+
+
+def test_the_athena_contacts_view_picks_ctrlakes_versions(lake, athena):
+    rows = athena.execute(
         "SELECT contact_id, source_uri, coalesce(CAST(source_offset AS VARCHAR), ''), "
         "coalesce(source_sequence_number, ''), CAST(epoch_ms(last_update_timestamp) AS VARCHAR), "
         "version_rank FROM contacts").fetchall()
     assert {r[5] for r in rows} == {1}
-    athena = {tuple(r[:5]) for r in rows}
-    assert len(athena) == len(rows), "one row per contact"
-    assert athena == newest_versions_by_ctrlake(lake)
-    versions = con.execute("SELECT count(*) FROM ctr").fetchall()[0][0]
-    assert versions > len(rows), "the lake holds older versions the view drops"
+    versions = {tuple(r[:5]) for r in rows}
+    assert len(versions) == len(rows), "one row per contact"
+    assert versions == newest_versions_by_ctrlake(lake)
+    total = athena.execute("SELECT count(*) FROM ctr").fetchall()[0][0]
+    assert total > len(rows), "the lake holds older versions the view drops"
+
+
+# Zones east and west of UTC, one with DST inside the generated days' neighbourhood, and one
+# with a half-hour offset; windows of one day and of several.
+QUEUE_REPORTS = [
+    ("Asia/Tokyo", "2026-03-01", "2026-03-04", (20, 60), False),
+    ("America/New_York", "2026-03-01", "2026-03-10", (15, 30, 90), True),
+    ("UTC", "2026-03-02", "2026-03-02", (20,), False),
+    ("Asia/Kolkata", "2026-03-03", "2026-03-03", (10, 60), False),
+]
+
+
+@pytest.mark.parametrize("tz,from_date,to_date,thresholds,inclusive", QUEUE_REPORTS)
+def test_athena_queue_daily_equals_ctrlake_report_queues(
+        lake, athena, tz, from_date, to_date, thresholds, inclusive):
+    sql = with_parameters("queue_daily.sql", thresholds, tz=tz, from_date=from_date,
+                          to_date=to_date, sl_inclusive=inclusive)
+    wide = spread_thresholds(athena_rows(athena, sql), ("date", "queue"))
+
+    args = ["report", "queues", "--lake", lake, "--format", "csv", "--tz", tz,
+            "--from", from_date, "--to", to_date, "--sl", ",".join(map(str, thresholds))]
+    if inclusive:
+        args.append("--sl-inclusive")
+    report = csv_rows(run_ctrlake(*args).stdout.decode())
+    assert report, "the window has contacts"
+    assert [(r["date"], r["queue"]) for r in report] == list(wide), "same rows, same order"
+    for expected in report:
+        assert wide[(expected["date"], expected["queue"])] == expected
+
+
+def spread_thresholds(per_threshold: list[dict], key_columns: tuple) -> dict[tuple, dict]:
+    """Per-threshold rows as ctrlake's report prints them: one row per key, with
+    service_level_<X>_pct and answered_within_<X>_pct columns."""
+    wide: dict[tuple, dict] = {}
+    for row in per_threshold:
+        key = tuple(row[c] for c in key_columns)
+        out = wide.setdefault(key, {k: v for k, v in row.items() if k not in (
+            "threshold_s", "service_level_pct", "answered_within_pct")})
+        out[f"service_level_{row['threshold_s']}_pct"] = row["service_level_pct"]
+        out[f"answered_within_{row['threshold_s']}_pct"] = row["answered_within_pct"]
+    return wide
+
+
+def athena_rows(con, sql: str) -> list[dict]:
+    result = con.execute(sql)
+    names = [d[0] for d in result.description]
+    return [{k: cell(v) for k, v in zip(names, row)} for row in result.fetchall()]
+
+
+INTERVAL_REPORTS = [
+    ("Asia/Tokyo", "2026-03-02", "2026-03-03", 15, (20, 60), False),
+    ("America/New_York", "2026-03-07", "2026-03-09", 30, (30,), True),
+    ("Asia/Kolkata", "2026-03-01", "2026-03-01", 60, (20, 60), False),
+    ("UTC", "2026-03-03", "2026-03-03", 5, (20,), False),
+]
+
+
+@pytest.mark.parametrize("tz,from_date,to_date,minutes,thresholds,inclusive", INTERVAL_REPORTS)
+def test_athena_queue_intervals_equals_ctrlake_report_intervals(
+        lake, athena, tz, from_date, to_date, minutes, thresholds, inclusive):
+    sql = with_parameters("queue_intervals.sql", thresholds, tz=tz, from_date=from_date,
+                          to_date=to_date, minutes=minutes, sl_inclusive=inclusive)
+    rows = athena_rows(athena, sql)
+    wide = spread_thresholds(rows, ("interval_start", "queue"))
+
+    args = ["report", "intervals", "--lake", lake, "--format", "csv", "--tz", tz,
+            "--from", from_date, "--to", to_date, "--minutes", minutes,
+            "--sl", ",".join(map(str, thresholds))]
+    if inclusive:
+        args.append("--sl-inclusive")
+    report = csv_rows(run_ctrlake(*args).stdout.decode())
+    assert any(r["peak_waiting"] != "0" and r["contacts_queued"] == "0" for r in report), \
+        "some interval has callers waiting from an earlier one and none enqueued"
+    # Athena's interval_start is a timestamp in the report's zone; here it is its wall clock,
+    # which ctrlake prints followed by the UTC offset.
+    for expected in report:
+        expected["interval_start"] = expected["interval_start"][:19].replace("T", " ")
+    assert [(r["interval_start"], r["queue"]) for r in report] == list(wide), \
+        "same rows, same order"
+    for expected in report:
+        assert wide[(expected["interval_start"], expected["queue"])] == expected
+
+
+AGENT_REPORTS = [
+    ("Asia/Tokyo", "2026-03-01", "2026-03-04"),
+    ("America/New_York", "2026-03-07", "2026-03-09"),
+    ("Asia/Kolkata", "2026-03-02", "2026-03-02"),
+]
+
+
+@pytest.mark.parametrize("tz,from_date,to_date", AGENT_REPORTS)
+def test_athena_agent_daily_equals_ctrlake_report_agents(lake, athena, tz, from_date, to_date):
+    sql = with_parameters("agent_daily.sql", tz=tz, from_date=from_date, to_date=to_date)
+    rows = athena_rows(athena, sql)
+    report = csv_rows(run_ctrlake(
+        "report", "agents", "--lake", lake, "--format", "csv", "--tz", tz,
+        "--from", from_date, "--to", to_date).stdout.decode())
+    assert len(report) > 10, "the window has agents"
+    assert rows == report
+
+
+def saved_queries() -> dict[str, str]:
+    """The template's Athena saved queries: file-like name -> Fn::Sub text."""
+    import yaml
+
+    template = yaml.safe_load((REPO / "infra" / "template.yaml").read_text())
+    return {name: r["Properties"]["QueryString"]["Fn::Sub"]
+            for name, r in template["Resources"].items()
+            if r["Type"] == "AWS::Athena::NamedQuery"}
+
+
+def test_every_report_query_has_an_athena_version_saved_by_the_stack():
+    kpi_files = {"contacts.sql", "queue_daily.sql", "queue_intervals.sql", "agent_daily.sql"}
+    assert kpi_files <= {p.name for p in (REPO / "queries").glob("*.sql")}
+    assert {p.name for p in ATHENA.glob("*.sql")} == kpi_files
+    assert len(saved_queries()) == len(kpi_files)
+
+
+def test_the_stacks_saved_queue_query_reports_yesterday_in_the_stacks_zone(tmp_path):
+    # A lake around today, and the saved query as the stack deploys it with ReportTimeZone
+    # Asia/Tokyo, run as is: it must be `ctrlake report queues --date yesterday`.
+    tz = "Asia/Tokyo"
+    start = (_dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(days=3)).date().isoformat()
+    generated = tmp_path / "recent.ndjson"
+    run_ctrlake("gen", "--contacts", "2000", "--days", "5", "--start", start,
+                "--out", generated)
+    lake = tmp_path / "lake"
+    ingest([generated], lake)
+    con = duckdb_over(lake)
+    run_athena(con, "contacts.sql")
+    saved = saved_queries()["QueueDailyQuery"].replace("${ReportTimeZone}", tz)
+    assert "${" not in saved
+    (sql,) = sqlglot.transpile(saved, read="trino", write="duckdb")
+    wide = spread_thresholds(athena_rows(con, sql), ("date", "queue"))
+    dates = {date for date, _ in wide}
+    yesterday = (_dt.datetime.now(ZoneInfo(tz)) - _dt.timedelta(days=1)).date().isoformat()
+    assert dates == {yesterday}
+    report = csv_rows(run_ctrlake("report", "queues", "--lake", lake, "--format", "csv",
+                                  "--tz", tz, "--date", yesterday).stdout.decode())
+    assert [(r["date"], r["queue"]) for r in report] == list(wide)
+    for expected in report:
+        assert wide[(expected["date"], expected["queue"])] == expected
