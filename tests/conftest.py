@@ -298,3 +298,115 @@ def moto_endpoint(tmp_path_factory):
         yield endpoint
     finally:
         stop_process(proc)
+
+
+class MotoIam:
+    """A moto server that enforces IAM: each request must be signed by a user's key, and
+    the user's policy must allow the action on the resource (moto checks actions and resource
+    ARNs, not conditions). `admin` is a client allowed everything."""
+
+    def __init__(self, endpoint: str):
+        import boto3
+        from botocore.config import Config
+
+        self.endpoint = endpoint
+        self._config = Config(s3={"addressing_style": "path"}, proxies={})
+        setup = {"endpoint_url": endpoint, "region_name": "us-east-1",
+                 "aws_access_key_id": "setup", "aws_secret_access_key": "setup"}
+        # The server lets exactly these three requests through unsigned.
+        iam = boto3.client("iam", **setup)
+        self._admin_key = self._user(iam, "admin", {
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+        self.iam = self.client("iam", self._admin_key)
+
+    @staticmethod
+    def _user(iam, name: str, policy: dict) -> dict:
+        iam.create_user(UserName=name)
+        iam.put_user_policy(UserName=name, PolicyName=name, PolicyDocument=json.dumps(policy))
+        return iam.create_access_key(UserName=name)["AccessKey"]
+
+    def client(self, service: str, key: dict | None = None):
+        import boto3
+
+        key = key or self._admin_key
+        return boto3.client(service, endpoint_url=self.endpoint, region_name="us-east-1",
+                            aws_access_key_id=key["AccessKeyId"],
+                            aws_secret_access_key=key["SecretAccessKey"], config=self._config)
+
+    def env_for(self, name: str, policy: dict) -> dict:
+        """The environment of a binary running as a new user `name` with `policy`.
+
+        One allowance is added: moto authorizes a multi-object delete (DeleteObjects, the only
+        delete object_store sends) as s3:DeleteObject on the bucket's ARN, where AWS checks
+        s3:DeleteObject on each key. A policy that may delete objects in a bucket gets that
+        bucket ARN too, so moto does not deny what AWS allows."""
+        buckets = {
+            resource.split("/", 1)[0]
+            for statement in policy["Statement"]
+            if "s3:DeleteObject" in statement["Action"]
+            for resource in (statement["Resource"] if isinstance(statement["Resource"], list)
+                             else [statement["Resource"]])
+        }
+        if buckets:
+            policy = {**policy, "Statement": [*policy["Statement"], {
+                "Effect": "Allow", "Action": "s3:DeleteObject", "Resource": sorted(buckets)}]}
+        key = self._user(self.iam, name, policy)
+        return {**s3_env(self.endpoint), "AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
+
+
+@pytest.fixture(scope="session")
+def moto_iam(tmp_path_factory):
+    """A moto server on 127.0.0.1 that enforces IAM policies (see MotoIam)."""
+    moto = Path(sys.executable).parent / "moto_server"
+    port = free_port()
+    log = tmp_path_factory.mktemp("moto-iam") / "moto.log"
+    env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": "3"}
+    with open(log, "wb") as log_file:
+        proc = subprocess.Popen([str(moto), "-H", "127.0.0.1", "-p", str(port)],
+                                stdout=log_file, stderr=subprocess.STDOUT, env=env)
+
+    def listening():
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+        return True
+
+    try:
+        wait_until_ready(proc, listening, log, "moto_server (IAM)", 30)
+        yield MotoIam(f"http://127.0.0.1:{port}")
+    finally:
+        stop_process(proc)
+
+
+def template_s3_policy(template: dict, name: str, bucket: str) -> dict:
+    """The S3 statements of infra/template.yaml's role or managed policy `name`, with the lake
+    bucket resolved to `bucket`: what the deployed function or consumer may do in S3."""
+    resource = template["Resources"][name]["Properties"]
+    document = (resource["Policies"][0]["PolicyDocument"] if "Policies" in resource
+                else resource["PolicyDocument"])
+    arn = f"arn:aws:s3:::{bucket}"
+
+    def resolve(value):
+        if isinstance(value, list):
+            return [resolve(v) for v in value]
+        if isinstance(value, dict) and "Fn::Sub" in value:
+            return value["Fn::Sub"].replace("${LakeBucket.Arn}", arn).replace(
+                "${LakeBucket}", bucket)
+        if isinstance(value, dict) and value.get("Fn::GetAtt") == ["LakeBucket", "Arn"]:
+            return arn
+        return value
+
+    statements = []
+    for statement in document["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [
+            statement["Action"]]
+        if all(a.startswith("s3:") for a in actions):
+            statements.append({**statement, "Resource": resolve(statement["Resource"])})
+    assert statements, f"{name} has S3 statements"
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def load_template() -> dict:
+    import yaml
+
+    return yaml.safe_load((REPO / "infra" / "template.yaml").read_text())

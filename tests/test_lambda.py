@@ -17,15 +17,18 @@ import boto3
 import pyarrow.parquet as pq
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from conftest import (
     CTR_FILES,
     REPO,
     RUN_TIMEOUT_S,
     free_port,
+    load_template,
     run_ctrlake,
     s3_env,
     stop_process,
+    template_s3_policy,
     wait_until_ready,
 )
 
@@ -34,9 +37,10 @@ STREAM_ARN = "arn:aws:kinesis:us-east-1:111122223333:stream/connect-ctr"
 CARGO_LAMBDA = Path(sys.executable).parent / "cargo-lambda"
 
 
-def bootstrap_bin() -> Path:
+def bootstrap_bin(name: str = "bootstrap") -> Path:
+    """A function's binary: `bootstrap` (ingest) or `compact`."""
     target = os.environ.get("CARGO_TARGET_DIR") or str(Path.home() / ".cache" / "ctrlake-target")
-    path = Path(target) / "debug" / "bootstrap"
+    path = Path(target) / "debug" / name
     if not path.is_file():
         pytest.fail(f"{path} not found: build it with `cargo build -p ctrlake-lambda`")
     return path
@@ -124,26 +128,29 @@ def emulator(tmp_path_factory):
 
 
 class Function:
-    """The built `bootstrap` serving the emulator's invocations, with `CTRLAKE_LAKE=lake`."""
+    """A built function (`bootstrap` by default) serving the emulator's invocations, with
+    `CTRLAKE_LAKE=lake`; `aws_env` replaces the moto endpoint's environment (credentials)."""
 
-    def __init__(self, port: int, endpoint: str, lake: str, tmp_path: Path):
+    def __init__(self, port: int, endpoint: str, lake: str, tmp_path: Path,
+                 binary: str = "bootstrap", aws_env: dict | None = None):
         self.log = tmp_path / f"function-{time.monotonic_ns()}.log"
         self.out = open(self.log, "wb")
         env = {
-            **os.environ, **s3_env(endpoint),
+            **os.environ, **(aws_env or s3_env(endpoint)),
             "AWS_LAMBDA_FUNCTION_VERSION": "1",
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
             "AWS_LAMBDA_RUNTIME_API": f"http://127.0.0.1:{port}/.rt",
             "AWS_LAMBDA_FUNCTION_NAME": "_",
             "CTRLAKE_LAKE": lake,
         }
-        self.proc = subprocess.Popen([str(bootstrap_bin())], env=env, stdout=self.out,
+        self.proc = subprocess.Popen([str(bootstrap_bin(binary))], env=env, stdout=self.out,
                                      stderr=subprocess.STDOUT)
         self.port = port
         self.tmp_path = tmp_path
 
-    def invoke(self, event: dict) -> tuple[dict, dict]:
-        """The function's response and its log line for this invocation."""
+    def invoke(self, event: dict, fails: bool = False) -> tuple[dict | str, dict]:
+        """The function's response (its error text when it `fails`) and its log line for this
+        invocation."""
         before = len(self.log_lines())
         event_file = self.tmp_path / f"event-{time.monotonic_ns()}.json"
         event_file.write_text(json.dumps(event))
@@ -152,9 +159,12 @@ class Function:
              "-A", "127.0.0.1", "-P", str(self.port)],
             cwd=REPO, capture_output=True, timeout=RUN_TIMEOUT_S,
         )
-        assert proc.returncode == 0, proc.stderr.decode() + self.log.read_text()
         lines = self.log_lines()[before:]
         assert len(lines) == 1, self.log.read_text()
+        if fails:
+            assert proc.returncode != 0, proc.stdout.decode()
+            return proc.stderr.decode(), lines[0]
+        assert proc.returncode == 0, proc.stderr.decode() + self.log.read_text()
         return json.loads(proc.stdout), lines[0]
 
     def log_lines(self) -> list[dict]:
@@ -171,8 +181,8 @@ class Function:
 def function(emulator, moto_endpoint, tmp_path, request):
     started = []
 
-    def start(lake: str) -> Function:
-        started.append(Function(emulator, moto_endpoint, lake, tmp_path))
+    def start(lake: str, **options) -> Function:
+        started.append(Function(emulator, moto_endpoint, lake, tmp_path, **options))
         return started[-1]
 
     yield start
@@ -255,6 +265,64 @@ def test_retried_and_bisected_batches_leave_contacts_unchanged(s3, function, mot
     assert sql(moto_endpoint, lake, "SELECT count(*) AS n FROM ctr_raw") == raw
     assert sql(moto_endpoint, lake, view, "json") == contacts
     assert all("/compacted-" in key for key in objects(s3, "retried/ctr/"))
+
+
+def test_the_templates_roles_let_the_functions_do_their_work_and_no_more(function, moto_iam):
+    # Each function runs as a user holding only its role's S3 statements from
+    # infra/template.yaml, against a moto S3 that enforces them, on the stack's lake prefix.
+    bucket = "ctrlake-iam"
+    admin = moto_iam.client("s3")
+    admin.create_bucket(Bucket=bucket)
+    template = load_template()
+    lake = f"s3://{bucket}/lake"
+    ingest_env = moto_iam.env_for("ingest", template_s3_policy(template, "IngestRole", bucket))
+    compact_env = moto_iam.env_for("compact", template_s3_policy(template, "CompactRole", bucket))
+
+    ingest = function(lake, aws_env=ingest_env)
+    records = fixture_records()
+    half = len(records) // 2
+    for batch in (records, records[:half], records[half:]):  # then bisected: copies to compact
+        response, log = ingest.invoke(kinesis_event(batch))
+        assert response == {"batchItemFailures": []}, log
+    keys = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert any(k.startswith("lake/ctr/") for k in keys)
+    assert any(k.startswith("lake/_dead_letter/") for k in keys)
+    def raw_rows() -> int:
+        out = run_ctrlake("sql", "--lake", lake, "--format", "csv",
+                          "SELECT count(*) AS n FROM ctr_raw",
+                          env={**s3_env(moto_iam.endpoint), **admin_env(moto_iam)})
+        return int(out.stdout.decode().splitlines()[1])
+
+    doubled = raw_rows()
+
+    ingest.stop()  # one function at a time takes the emulator's invocations
+    compact = function(lake, binary="compact", aws_env=compact_env)
+    days = sorted({k.split("/")[2].removeprefix("dt=") for k in keys if k.startswith("lake/ctr/")})
+    # A mistyped request fails the invocation and touches nothing.
+    error, log = compact.invoke({"dt": "2026-13-01"}, fails=True)
+    assert "request is not valid" in log["error"] and "request is not valid" in error, log
+    response, log = compact.invoke({"from": days[0], "to": days[-1], "older_than_seconds": 0})
+    assert log["error"] is None and log["files_after"] < log["files_before"], log
+    after = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket, Prefix="lake/ctr/")["Contents"]]
+    assert all("/compacted-" in k for k in after), after
+    assert raw_rows() * 2 == doubled, "compaction removed the bisected batches' copies"
+
+    # The server does enforce the roles: ingest cannot read, compaction cannot touch dead letters.
+    reader = moto_iam.client("s3", {"AccessKeyId": ingest_env["AWS_ACCESS_KEY_ID"],
+                                    "SecretAccessKey": ingest_env["AWS_SECRET_ACCESS_KEY"]})
+    with pytest.raises(ClientError, match="AccessDenied"):
+        reader.get_object(Bucket=bucket, Key=after[0])
+    dead = next(k for k in keys if k.startswith("lake/_dead_letter/"))
+    deleter = moto_iam.client("s3", {"AccessKeyId": compact_env["AWS_ACCESS_KEY_ID"],
+                                     "SecretAccessKey": compact_env["AWS_SECRET_ACCESS_KEY"]})
+    with pytest.raises(ClientError, match="AccessDenied"):
+        deleter.delete_object(Bucket=bucket, Key=dead)
+
+
+def admin_env(moto_iam) -> dict:
+    key = moto_iam._admin_key
+    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
+            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
 
 def test_a_failed_write_is_retried_from_each_shards_first_record(s3, function):

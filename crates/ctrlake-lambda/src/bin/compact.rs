@@ -4,7 +4,9 @@
 
 use std::process::ExitCode;
 
-use ctrlake_lambda::compaction::{CompactionConfig, CompactionRequest, compact_scheduled};
+use ctrlake_lambda::compaction::{
+    CompactionConfig, CompactionLog, CompactionRequest, compact_scheduled,
+};
 use lambda_runtime::{LambdaEvent, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
@@ -18,9 +20,17 @@ async fn main() -> ExitCode {
     };
     let config = &config;
     let handler = service_fn(move |event: LambdaEvent<serde_json::Value>| async move {
-        // A schedule's own event (or any JSON without these fields) asks for the defaults.
-        let request: CompactionRequest = serde_json::from_value(event.payload).unwrap_or_default();
-        let log = compact_scheduled(config, &request, chrono::Utc::now().date_naive()).await;
+        // A schedule's own event (or `{}`) asks for the defaults; a request that is not valid
+        // fails the invocation instead of running over the default days.
+        let log = match CompactionRequest::from_payload(event.payload) {
+            Ok(request) => {
+                compact_scheduled(config, &request, chrono::Utc::now().date_naive()).await
+            }
+            Err(error) => CompactionLog {
+                error: Some(error),
+                ..CompactionLog::default()
+            },
+        };
         let line = serde_json::to_string(&log).unwrap_or_else(|e| format!("{{\"log\":\"{e}\"}}"));
         println!("{line}");
         match log.error {
