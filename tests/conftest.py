@@ -334,6 +334,11 @@ class MotoIam:
                             aws_access_key_id=key["AccessKeyId"],
                             aws_secret_access_key=key["SecretAccessKey"], config=self._config)
 
+    def admin_credentials(self) -> dict:
+        """The environment's credentials of the user allowed everything."""
+        return {"AWS_ACCESS_KEY_ID": self._admin_key["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": self._admin_key["SecretAccessKey"]}
+
     def env_for(self, name: str, policy: dict) -> dict:
         """The environment of a binary running as a new user `name` with `policy`.
 

@@ -77,10 +77,16 @@ def test_data_is_encrypted_private_and_tls_only(template):
 def test_iam_grants_no_wildcard_actions_or_resources(template):
     roles = resources(template, "AWS::IAM::Role")
     assert set(roles) == {"IngestRole", "CompactRole"}
+    documents = {name: [p["PolicyDocument"] for p in role["Policies"]]
+                 for name, role in roles.items()}
     for name, role in roles.items():
         assert "ManagedPolicyArns" not in role, f"{name}: inline, scoped policies only"
-        for policy in role["Policies"]:
-            for statement in policy["PolicyDocument"]["Statement"]:
+    for name, policy in resources(template, "AWS::IAM::ManagedPolicy").items():
+        documents[name] = [policy["PolicyDocument"]]
+    assert "ConsumerPolicy" in documents
+    for name, policies in documents.items():
+        for policy in policies:
+            for statement in policy["Statement"]:
                 actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
                 assert all("*" not in a for a in actions), (name, statement)
                 targets = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
@@ -104,6 +110,9 @@ def test_the_ingest_mapping_retries_bisects_and_reports_item_failures(template):
     assert event["BisectBatchOnFunctionError"] is True
     assert 0 < event["MaximumRetryAttempts"] <= 10
     assert 0 < event["MaximumRecordAgeInSeconds"] <= 7 * 86400
+    # A batch sent to the failure queue can still be read from the stream afterwards.
+    retention = template["Parameters"]["StreamRetentionHours"]
+    assert retention["MinValue"] * 3600 >= event["MaximumRecordAgeInSeconds"]
     assert event["DestinationConfig"]["OnFailure"]["Destination"]
     assert ingest["Environment"]["Variables"]["CTRLAKE_LAKE"]
     assert compact["Events"]["Hourly"]["Type"] == "ScheduleV2"

@@ -18,7 +18,17 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from conftest import CTR_FILES, ctrlake_bin, ingest, read_dead_letters, read_lake, run_ctrlake
+from conftest import (
+    CTR_FILES,
+    ctrlake_bin,
+    ingest,
+    load_template,
+    read_dead_letters,
+    read_lake,
+    run_ctrlake,
+    s3_env,
+    template_s3_policy,
+)
 
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "test",
@@ -169,6 +179,33 @@ def test_the_stream_makes_the_lake_and_reports_that_ingest_files_makes(kinesis_e
         from_files = run_ctrlake(*report, "--lake", files_lake, "--format", "csv").stdout
         assert from_stream == from_files, report
         assert from_stream.count(b"\n") > 2
+
+
+def test_the_consumer_policy_of_the_template_suffices_for_an_s3_lake(
+        kinesis_endpoint, moto_iam, tmp_path):
+    # The consumer runs as a user holding only the ConsumerPolicy's S3 statements, against a
+    # moto S3 that enforces them: a first run (no checkpoints yet), then a second that resumes.
+    bucket = "ctrlake-consumer"
+    moto_iam.client("s3").create_bucket(Bucket=bucket)
+    policy = template_s3_policy(load_template(), "ConsumerPolicy", bucket)
+    env = moto_iam.env_for("consumer", policy)
+    lake = f"s3://{bucket}/lake"
+    client = kinesis_client(kinesis_endpoint)
+    create_stream(client, "ctr-iam", 2)
+    lines = stream_lines(tmp_path)
+    half = len(lines) // 2
+    for part in (lines[:half], lines[half:]):
+        put(client, "ctr-iam", part)
+        run_ctrlake("ingest", "kinesis", "--stream", "ctr-iam", "--lake", lake,
+                    "--endpoint-url", kinesis_endpoint, "--until-caught-up", "--quiet", env=env)
+    admin = moto_iam.client("s3")
+    keys = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert sum(k.startswith("lake/_checkpoints/kinesis/ctr-iam/") for k in keys) == 2
+    assert any(k.startswith("lake/_dead_letter/") for k in keys)
+    reader = {**s3_env(moto_iam.endpoint), **moto_iam.admin_credentials()}
+    rows = run_ctrlake("sql", "--lake", lake, "--format", "csv",
+                       "SELECT count(*) AS n FROM ctr_raw", env=reader).stdout.decode()
+    assert int(rows.splitlines()[1]) == len([line for line in lines if line not in BAD])
 
 
 def test_sigterm_flushes_checkpoints_and_exits_0(kinesis_endpoint, tmp_path):

@@ -290,7 +290,7 @@ def test_the_templates_roles_let_the_functions_do_their_work_and_no_more(functio
     def raw_rows() -> int:
         out = run_ctrlake("sql", "--lake", lake, "--format", "csv",
                           "SELECT count(*) AS n FROM ctr_raw",
-                          env={**s3_env(moto_iam.endpoint), **admin_env(moto_iam)})
+                          env={**s3_env(moto_iam.endpoint), **moto_iam.admin_credentials()})
         return int(out.stdout.decode().splitlines()[1])
 
     doubled = raw_rows()
@@ -317,12 +317,6 @@ def test_the_templates_roles_let_the_functions_do_their_work_and_no_more(functio
                                      "SecretAccessKey": compact_env["AWS_SECRET_ACCESS_KEY"]})
     with pytest.raises(ClientError, match="AccessDenied"):
         deleter.delete_object(Bucket=bucket, Key=dead)
-
-
-def admin_env(moto_iam) -> dict:
-    key = moto_iam._admin_key
-    return {"AWS_ACCESS_KEY_ID": key["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": key["SecretAccessKey"]}
 
 
 def test_a_failed_write_is_retried_from_each_shards_first_record(s3, function):
