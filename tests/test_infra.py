@@ -132,3 +132,19 @@ def test_the_template_and_the_ddl_set_the_same_table_properties(template):
     ddl_location = properties["storage.location.template"].replace("YOUR-BUCKET", "${LakeBucket}")
     template_location = parameters["storage.location.template"]["Fn::Sub"].replace("${!dt}", "${dt}")
     assert template_location == ddl_location
+
+
+def test_the_consumer_image_builds_the_cli_from_the_locked_sources():
+    # Docker is not run here; what the image build depends on is checked instead.
+    dockerfile = (REPO / "infra" / "consumer" / "Dockerfile").read_text()
+    assert "cargo build --release --locked -p ctrlake-cli" in dockerfile
+    cli = (REPO / "crates" / "ctrlake-cli" / "Cargo.toml").read_text()
+    assert 'name = "ctrlake"' in cli, "ctrlake-cli builds the ctrlake binary the image copies"
+    locked = subprocess.run(["cargo", "metadata", "--locked", "--offline", "--format-version", "1"],
+                            cwd=REPO, capture_output=True, timeout=120)
+    assert locked.returncode == 0, "Cargo.lock is current: " + locked.stderr.decode()
+    final_stage = dockerfile.rsplit("\nFROM ", 1)[1]
+    assert "\nUSER 65532:65532" in final_stage, "the consumer does not run as root"
+    assert '\nENTRYPOINT ["ctrlake"]' in final_stage, "exec form: ctrlake gets SIGTERM"
+    ignored = (REPO / ".dockerignore").read_text().split()
+    assert {".git", ".venv", "target"} <= set(ignored), "the build context is the sources"
