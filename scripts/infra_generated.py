@@ -14,6 +14,7 @@ test suite runs it so)."""
 
 import argparse
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -67,10 +68,10 @@ def saved_query_sql(file: str) -> str:
     if "params AS" in sql:
         sql = replace_once(sql, EXAMPLE_ZONE, "'${ReportTimeZone}' AS tz,", file)
         for column in ("from_date", "to_date"):
-            line = next(line for line in sql.splitlines() if line.rstrip().endswith(
-                f"AS {column},") or line.rstrip().endswith(f"AS {column}"))
-            example = line.strip().removesuffix(",").removesuffix(f" AS {column}")
-            sql = replace_once(sql, f"{example} AS {column}", f"{YESTERDAY} AS {column}", file)
+            found = re.findall(rf"^\s+(DATE '[0-9-]+') AS {column}\b", sql, re.MULTILINE)
+            if len(found) != 1:
+                sys.exit(f"queries/athena/{file}: expected one DATE '...' AS {column}")
+            sql = replace_once(sql, f"{found[0]} AS {column}", f"{YESTERDAY} AS {column}", file)
     return sql
 
 

@@ -16,9 +16,9 @@
 -- tests/test_athena.py runs this file (sqlglot, Trino -> DuckDB) over generated and fixture
 -- lakes and requires `ctrlake report agents`'s numbers, cell for cell.
 WITH params AS (
-    SELECT 'Asia/Tokyo' AS tz,
-           DATE '2026-03-02' AS from_date,
-           DATE '2026-03-02' AS to_date
+    SELECT 'Asia/Tokyo' AS tz,                -- IANA zone of the report
+           DATE '2026-03-02' AS from_date,    -- first local day
+           DATE '2026-03-02' AS to_date       -- last local day (inclusive)
 ),
 -- The dt partitions the local days overlap, and the day before them.
 scan AS (

@@ -21,13 +21,13 @@
 -- tests/test_athena.py runs this file (sqlglot, Trino -> DuckDB) over generated and fixture
 -- lakes and requires `ctrlake report queues`'s numbers, cell for cell.
 WITH params AS (
-    SELECT 'Asia/Tokyo' AS tz,
-           DATE '2026-03-02' AS from_date,
-           DATE '2026-03-02' AS to_date,
-           false AS sl_inclusive
+    SELECT 'Asia/Tokyo' AS tz,                -- IANA zone of the report
+           DATE '2026-03-02' AS from_date,    -- first local day
+           DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
+           false AS sl_inclusive              -- true: a wait equal to X counts as within X
 ),
 sl_thresholds (threshold_s) AS (
-    VALUES 20, 60
+    VALUES 20, 60                             -- service-level thresholds, seconds
 ),
 -- The window's first instant (local midnight of from_date) and its last millisecond, and the
 -- dt partitions they fall in.

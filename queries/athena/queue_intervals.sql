@@ -22,14 +22,14 @@
 -- tests/test_athena.py runs this file (sqlglot, Trino -> DuckDB) over generated and fixture
 -- lakes and requires `ctrlake report intervals`'s numbers, cell for cell.
 WITH params AS (
-    SELECT 'Asia/Tokyo' AS tz,
-           DATE '2026-03-02' AS from_date,
-           DATE '2026-03-02' AS to_date,
-           15 AS minutes,
-           false AS sl_inclusive
+    SELECT 'Asia/Tokyo' AS tz,                -- IANA zone of the report
+           DATE '2026-03-02' AS from_date,    -- first local day
+           DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
+           15 AS minutes,                     -- interval length, a divisor of 60
+           false AS sl_inclusive              -- true: a wait equal to X counts as within X
 ),
 sl_thresholds (threshold_s) AS (
-    VALUES 20, 60
+    VALUES 20, 60                             -- service-level thresholds, seconds
 ),
 -- The window as UTC instants: local midnight of from_date, and of the day after to_date.
 bounds AS (
