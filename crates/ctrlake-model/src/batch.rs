@@ -150,7 +150,7 @@ impl ContactBatchBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Decoded, RawJsonMode, decode_next_str};
+    use crate::decode::{Decoded, RawJsonMode, Record, decode_next_str};
 
     fn append_records(builder: &mut ContactBatchBuilder, count: usize) {
         for i in 0..count {
@@ -161,7 +161,9 @@ mod tests {
             else {
                 panic!("not a value: {json}");
             };
-            let record = result.expect("a valid record");
+            let Ok(Record::Contact(record)) = result else {
+                panic!("not a valid CTR: {json}");
+            };
             builder.append(&record, &RecordOrigin::default());
         }
     }

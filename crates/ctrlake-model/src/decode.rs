@@ -22,6 +22,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqA
 use serde::ser::{Serialize, SerializeMap, Serializer};
 use serde_json::value::RawValue;
 
+use crate::agent_event::{AgentEvent, decode_agent_event};
 use crate::reason::DeadLetterReason;
 use crate::timestamp::parse_millis;
 
@@ -159,6 +160,17 @@ pub struct ContactRecord<'a> {
     pub raw_json: Option<Text<'a>>,
 }
 
+/// One valid record: a contact trace record, or an agent event (routed by its shape, see
+/// [`crate::agent_event`]).
+// A CTR stays unboxed: it is the hot path (one per record, moved straight into a builder), as
+// in `Decoded`; the far rarer agent event is boxed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record<'a> {
+    Contact(ContactRecord<'a>),
+    AgentEvent(Box<AgentEvent>),
+}
+
 /// The result of reading one JSON value from the front of a byte slice.
 // `Value` is large, but it is returned once per record and moved straight into a builder;
 // boxing it would add an allocation per record on the hottest path.
@@ -166,10 +178,10 @@ pub struct ContactRecord<'a> {
 #[derive(Debug)]
 pub enum Decoded<'a> {
     /// A complete JSON value occupies `input[..end]` (leading whitespace included); `result`
-    /// says whether it is a valid CTR.
+    /// says whether it is a valid CTR or agent event.
     Value {
         end: usize,
-        result: Result<ContactRecord<'a>, DecodeError>,
+        result: Result<Record<'a>, DecodeError>,
     },
     /// No complete JSON value starts here: the bytes are malformed or cut off.
     Syntax(serde_json::Error),
@@ -219,17 +231,19 @@ fn decode_stream<'a, R: serde_json::de::Read<'a>>(
                         span.len()
                     ),
                 ))
+            } else if partial.is_agent_event() {
+                decode_agent_event(span, mode).map(|event| Record::AgentEvent(Box::new(event)))
             } else if partial.needs_exact_numbers {
                 // Rare: a number in a string column. Read the record again keeping literals.
                 match serde_json::from_slice::<ExactRecord<'_>>(span) {
-                    Ok(ExactRecord(exact)) => exact.finish(span, mode),
+                    Ok(ExactRecord(exact)) => exact.finish(span, mode).map(Record::Contact),
                     Err(error) => Err(DecodeError::new(
                         DeadLetterReason::InvalidJson,
                         error.to_string(),
                     )),
                 }
             } else {
-                partial.finish(span, mode)
+                partial.finish(span, mode).map(Record::Contact)
             };
             Decoded::Value { end, result }
         }
@@ -295,6 +309,13 @@ struct PartialRecord<'a> {
 }
 
 impl<'a> PartialRecord<'a> {
+    /// A record with no `ContactId` whose top level has `EventType` and `AgentARN` is an agent
+    /// event (a CTR always has `ContactId`; an agent event never has one at its top level).
+    fn is_agent_event(&self) -> bool {
+        let has = |name: &str| self.unmapped.iter().any(|(key, _)| key == name);
+        self.contact_id.is_none() && has("EventType") && has("AgentARN")
+    }
+
     fn finish(self, span: &'a [u8], mode: RawJsonMode) -> Result<ContactRecord<'a>, DecodeError> {
         if let Some(kind) = self.not_an_object {
             return Err(DecodeError::new(
@@ -1205,7 +1226,10 @@ mod tests {
 
     fn decode(text: &str) -> Result<ContactRecord<'_>, DecodeError> {
         match decode_next(text.as_bytes(), RawJsonMode::Unmapped) {
-            Decoded::Value { result, .. } => result,
+            Decoded::Value { result, .. } => result.map(|record| match record {
+                Record::Contact(contact) => contact,
+                Record::AgentEvent(event) => panic!("expected a CTR, got {event:?}"),
+            }),
             other => panic!("expected a JSON value, got {other:?}"),
         }
     }
@@ -1302,7 +1326,10 @@ mod tests {
         match decode_next(text.as_bytes(), RawJsonMode::FullRecord) {
             Decoded::Value { end, result } => {
                 assert_eq!(end, 2 + MINIMAL.len());
-                assert_eq!(result.expect("valid").raw_json.as_deref(), Some(MINIMAL));
+                let Ok(Record::Contact(record)) = result else {
+                    panic!("not a CTR: {result:?}");
+                };
+                assert_eq!(record.raw_json.as_deref(), Some(MINIMAL));
             }
             other => panic!("{other:?}"),
         }

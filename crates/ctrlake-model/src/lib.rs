@@ -10,16 +10,18 @@
 //!
 //! No I/O happens here: the lake writer and the Lambda feed bytes in and take batches out.
 
+pub mod agent_event;
 pub mod batch;
 pub mod decode;
 pub mod reason;
 pub mod schema;
 pub mod timestamp;
 
+pub use agent_event::{AgentEvent, AgentEventBatchBuilder, agent_event_schema, decode_agent_event};
 pub use batch::ContactBatchBuilder;
 pub use decode::{
-    ContactRecord, DecodeError, Decoded, MAX_RECORD_BYTES, RawJsonMode, RecordOrigin, decode_next,
-    decode_next_str,
+    ContactRecord, DecodeError, Decoded, MAX_RECORD_BYTES, RawJsonMode, Record, RecordOrigin,
+    decode_next, decode_next_str,
 };
 pub use reason::DeadLetterReason;
 pub use schema::{Column, ColumnKind, athena_ddl, lake_schema};

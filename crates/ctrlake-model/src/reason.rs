@@ -31,6 +31,9 @@ pub enum DeadLetterReason {
     TooLarge,
     /// The record ends before its JSON object closes (a cut-off write or archive).
     Truncated,
+    /// An agent event's `EventId`, `EventType` or `AgentARN` is absent, null or empty: the
+    /// event can be neither de-duplicated nor attributed.
+    MissingEventKey,
     /// A source could not be opened or read (permissions, a vanished file, a failed download):
     /// the dead letter names the source and the error, and the run goes on with the others.
     UnreadableSource,
@@ -38,7 +41,7 @@ pub enum DeadLetterReason {
 
 impl DeadLetterReason {
     /// Every reason, in a stable order (used by summaries and tests).
-    pub const ALL: [DeadLetterReason; 12] = [
+    pub const ALL: [DeadLetterReason; 13] = [
         Self::InvalidJson,
         Self::InvalidUtf8,
         Self::NotAnObject,
@@ -50,6 +53,7 @@ impl DeadLetterReason {
         Self::BadMapValue,
         Self::TooLarge,
         Self::Truncated,
+        Self::MissingEventKey,
         Self::UnreadableSource,
     ];
 
@@ -67,6 +71,7 @@ impl DeadLetterReason {
             Self::BadMapValue => "bad_map_value",
             Self::TooLarge => "too_large",
             Self::Truncated => "truncated",
+            Self::MissingEventKey => "missing_event_key",
             Self::UnreadableSource => "unreadable_source",
         }
     }
