@@ -35,12 +35,12 @@ use tokio::runtime::Handle;
 
 use crate::buffer::{FlushPolicy, Partition, PartitionBuffer};
 use crate::framing::{complete_prefix, find_cut, first_cut};
-use crate::lake::{CTR_TABLE, DEAD_LETTER_DIR, Lake, LakeError};
+use crate::lake::{AGENT_EVENTS_TABLE, CTR_TABLE, DEAD_LETTER_DIR, Lake, LakeError};
 use crate::origin::{Origin, fnv1a64};
 use crate::source::{Source, SourceError, SourceLocation};
 use crate::writer::{
-    DeadLetter, DecodedRecords, EncodeError, WriterOptions, decode_bytes, encode_dead_letter_file,
-    encode_parquet_file, write_files,
+    DeadLetter, DecodedRecords, EncodeError, PartitionKey, WriterOptions, decode_bytes,
+    encode_dead_letter_file, encode_parquet_file, write_files,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -254,7 +254,7 @@ fn chunk_end(window: &[u8], target: usize, max_chunk_bytes: usize) -> ChunkEnd {
 
 enum WriteJob {
     Parquet {
-        day: i64,
+        key: PartitionKey,
         origin: Origin,
         batches: Vec<RecordBatch>,
         buffered: usize,
@@ -392,7 +392,7 @@ async fn remove_earlier_files(
         return Ok(0);
     }
     let mut removed = 0;
-    for folder in [CTR_TABLE, DEAD_LETTER_DIR] {
+    for folder in [CTR_TABLE, AGENT_EVENTS_TABLE, DEAD_LETTER_DIR] {
         for object in lake.list(&object_store::path::Path::from(folder)).await? {
             let path = object.location;
             let Some(name) = path.filename() else {
@@ -772,12 +772,12 @@ fn oversized_record(chunk: &Chunk, uri: &Arc<str>, options: &BackfillOptions) ->
 fn write(job: WriteJob, lake: &Lake, options: &BackfillOptions, runtime: &Handle) -> Report {
     let (encoded, buffered, parquet) = match job {
         WriteJob::Parquet {
-            day,
+            key,
             origin,
             batches,
             buffered,
         } => (
-            encode_parquet_file(day, &origin, &batches, &options.writer),
+            encode_parquet_file(key, &origin, &batches, &options.writer),
             buffered,
             true,
         ),
@@ -948,8 +948,8 @@ impl<'a> Coordinator<'a> {
         // which depends on timing) so that the same input always makes the same files.
         self.buffer
             .push(decoded.partitions, chunk.offset, chunk_end, Instant::now())?;
-        while let Some(day) = self.buffer.due_partition() {
-            self.flush_partition(day, &chunk)?;
+        while let Some(key) = self.buffer.due_partition() {
+            self.flush_partition(key, &chunk)?;
         }
         let mut letters = decoded.dead_letters;
         if let Some(failure) = &chunk.read_error {
@@ -1013,8 +1013,8 @@ impl<'a> Coordinator<'a> {
         }
     }
 
-    fn flush_partition(&mut self, day: i64, chunk: &Chunk) -> Result<(), BackfillError> {
-        match self.buffer.take(day) {
+    fn flush_partition(&mut self, key: PartitionKey, chunk: &Chunk) -> Result<(), BackfillError> {
+        match self.buffer.take(key) {
             Some(partition) => self.submit_partition(partition, chunk),
             None => Ok(()),
         }
@@ -1028,7 +1028,7 @@ impl<'a> Coordinator<'a> {
         self.in_flight += partition.bytes;
         let origin = self.origin(chunk, partition.start, partition.end);
         self.submit(WriteJob::Parquet {
-            day: partition.day,
+            key: partition.key,
             origin,
             batches: partition.batches,
             buffered: partition.bytes,

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use arrow_array::RecordBatch;
 
-use crate::writer::EncodeError;
+use crate::writer::{EncodeError, PartitionKey};
 
 /// When buffered rows become files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,7 +55,7 @@ const COLD_AFTER_PUSHES: u64 = 8;
 /// Rows of one partition taken from the buffer to become a file.
 #[derive(Debug)]
 pub struct Partition {
-    pub day: i64,
+    pub key: PartitionKey,
     pub batches: Vec<RecordBatch>,
     /// Arrow memory of `batches`.
     pub bytes: usize,
@@ -78,10 +78,11 @@ struct PendingPartition {
     oldest: Option<Instant>,
 }
 
-/// Decoded rows per day partition, and the policy that says when they become files.
+/// Decoded rows per partition (table and day), and the policy that says when they become
+/// files.
 pub struct PartitionBuffer {
     policy: FlushPolicy,
-    partitions: BTreeMap<i64, PendingPartition>,
+    partitions: BTreeMap<PartitionKey, PendingPartition>,
     bytes: usize,
     /// Pushes so far: the clock that tells cold partitions.
     pushes: u64,
@@ -106,13 +107,13 @@ impl PartitionBuffer {
     /// without rows still counts as input for the cold rule.
     pub fn push(
         &mut self,
-        rows: BTreeMap<i64, RecordBatch>,
+        rows: BTreeMap<PartitionKey, RecordBatch>,
         start: u64,
         end: u64,
         arrived: Instant,
     ) -> Result<(), EncodeError> {
-        for (day, batch) in rows {
-            let pending = self.partitions.entry(day).or_insert(PendingPartition {
+        for (key, batch) in rows {
+            let pending = self.partitions.entry(key).or_insert(PendingPartition {
                 batches: Vec::new(),
                 bytes: 0,
                 start,
@@ -144,13 +145,13 @@ impl PartitionBuffer {
     /// `partition_bytes` (the earliest such day), else, while the buffer is over
     /// `buffer_bytes`, the largest cold one, else the largest (ties to the earlier day).
     /// Take it with [`Self::take`] and ask again until `None`.
-    pub fn due_partition(&self) -> Option<i64> {
+    pub fn due_partition(&self) -> Option<PartitionKey> {
         let full = self
             .partitions
             .iter()
             .find(|(_, p)| p.bytes >= self.policy.partition_bytes);
-        if let Some((day, _)) = full {
-            return Some(*day);
+        if let Some((key, _)) = full {
+            return Some(*key);
         }
         if self.bytes < self.policy.buffer_bytes {
             return None;
@@ -159,8 +160,8 @@ impl PartitionBuffer {
         let cold_before = self.pushes.saturating_sub(1 + COLD_AFTER_PUSHES);
         self.partitions
             .iter()
-            .max_by_key(|(day, p)| (p.last_push < cold_before, p.bytes, std::cmp::Reverse(**day)))
-            .map(|(day, _)| *day)
+            .max_by_key(|(key, p)| (p.last_push < cold_before, p.bytes, std::cmp::Reverse(**key)))
+            .map(|(key, _)| *key)
     }
 
     /// How long until the age rule makes the whole buffer due (zero when it is); `None` when
@@ -177,11 +178,11 @@ impl PartitionBuffer {
     }
 
     /// Takes one partition out of the buffer.
-    pub fn take(&mut self, day: i64) -> Option<Partition> {
-        let pending = self.partitions.remove(&day)?;
+    pub fn take(&mut self, key: PartitionKey) -> Option<Partition> {
+        let pending = self.partitions.remove(&key)?;
         self.bytes -= pending.bytes;
         Some(Partition {
-            day,
+            key,
             batches: pending.batches,
             bytes: pending.bytes,
             start: pending.start,
@@ -189,10 +190,10 @@ impl PartitionBuffer {
         })
     }
 
-    /// Takes every partition, earliest day first, leaving the buffer empty.
+    /// Takes every partition, by table and then earliest day first, leaving the buffer empty.
     pub fn take_all(&mut self) -> Vec<Partition> {
-        let days: Vec<i64> = self.partitions.keys().copied().collect();
-        days.into_iter().filter_map(|day| self.take(day)).collect()
+        let keys: Vec<PartitionKey> = self.partitions.keys().copied().collect();
+        keys.into_iter().filter_map(|key| self.take(key)).collect()
     }
 }
 
@@ -355,7 +356,7 @@ mod tests {
         let unit = buffer.pushes;
         buffer
             .push(
-                BTreeMap::from([(day, batch(unit as usize * 10_000, rows))]),
+                BTreeMap::from([(PartitionKey::ctr(day), batch(unit as usize * 10_000, rows))]),
                 unit * 100,
                 unit * 100 + 100,
                 Instant::now(),
@@ -371,8 +372,8 @@ mod tests {
         push_day(&mut buffer, 8, 10);
         assert_eq!(buffer.due_partition(), None);
         push_day(&mut buffer, 7, 500);
-        assert_eq!(buffer.due_partition(), Some(7));
-        let taken = buffer.take(7).expect("day 7");
+        assert_eq!(buffer.due_partition(), Some(PartitionKey::ctr(7)));
+        let taken = buffer.take(PartitionKey::ctr(7)).expect("day 7");
         assert_eq!((taken.start, taken.end), (0, 300), "first and third unit");
         assert_eq!(contact_ids(&taken.batches).len(), 1000);
         assert_eq!(buffer.due_partition(), None);
@@ -392,13 +393,25 @@ mod tests {
         }
         push_day(&mut buffer, 13, 1);
         buffer.policy.buffer_bytes = buffer.bytes();
-        assert_eq!(buffer.due_partition(), Some(11), "the largest cold day");
-        buffer.take(11);
+        assert_eq!(
+            buffer.due_partition(),
+            Some(PartitionKey::ctr(11)),
+            "the largest cold day"
+        );
+        buffer.take(PartitionKey::ctr(11));
         buffer.policy.buffer_bytes = buffer.bytes();
-        assert_eq!(buffer.due_partition(), Some(10), "then the other cold day");
-        buffer.take(10);
+        assert_eq!(
+            buffer.due_partition(),
+            Some(PartitionKey::ctr(10)),
+            "then the other cold day"
+        );
+        buffer.take(PartitionKey::ctr(10));
         buffer.policy.buffer_bytes = buffer.bytes();
-        assert_eq!(buffer.due_partition(), Some(12), "no cold day: the largest");
+        assert_eq!(
+            buffer.due_partition(),
+            Some(PartitionKey::ctr(12)),
+            "no cold day: the largest"
+        );
         buffer.policy.buffer_bytes = buffer.bytes() + 1;
         assert_eq!(buffer.due_partition(), None, "under the limit");
     }
@@ -411,7 +424,7 @@ mod tests {
         });
         assert_eq!(buffer.due_in(), None, "empty");
         let now = Instant::now();
-        let rows = |day| BTreeMap::from([(day, batch(0, 1))]);
+        let rows = |day| BTreeMap::from([(PartitionKey::ctr(day), batch(0, 1))]);
         buffer.push(rows(1), 0, 1, now).expect("push");
         let due = buffer.due_in().expect("due some time");
         assert!(due > Duration::from_secs(9) && due <= Duration::from_secs(10));

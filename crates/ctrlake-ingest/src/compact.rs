@@ -31,7 +31,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::lake::{CTR_TABLE, Lake, LakeError};
 use crate::origin::Origin;
-use crate::writer::{EncodeError, WriterOptions, encode_parquet_file, write_files};
+use crate::writer::{EncodeError, PartitionKey, WriterOptions, encode_parquet_file, write_files};
 
 /// The name every compaction output starts with.
 pub const COMPACTED_PREFIX: &str = "compacted-";
@@ -305,7 +305,7 @@ async fn write_output(
     operations: &mut Operations,
 ) -> Result<u64, CompactError> {
     let origin = Origin::Compacted { generation, part };
-    let file = encode_parquet_file(day, &origin, rows, &options.writer)?;
+    let file = encode_parquet_file(PartitionKey::ctr(day), &origin, rows, &options.writer)?;
     operations.next()?;
     Ok(write_files(lake, std::slice::from_ref(&file)).await?)
 }

@@ -17,17 +17,16 @@
 //! decoded independently, in parallel, without ever cutting a valid record in two.
 
 use ctrlake_model::{
-    ContactRecord, DeadLetterReason, DecodeError, Decoded, RawJsonMode, decode_next,
-    decode_next_str,
+    DeadLetterReason, DecodeError, Decoded, RawJsonMode, Record, decode_next, decode_next_str,
 };
 use serde::de::IgnoredAny;
 
-/// One record found in the buffer: a valid CTR, or bytes rejected with a reason.
+/// One record found in the buffer: a valid CTR or agent event, or bytes rejected with a reason.
 pub struct Framed<'a> {
     /// Offset of the record's first byte within the framed buffer.
     pub offset: usize,
     pub bytes: &'a [u8],
-    pub result: Result<ContactRecord<'a>, DecodeError>,
+    pub result: Result<Record<'a>, DecodeError>,
 }
 
 /// Splits `buf` into records and decodes each, calling `emit` in input order with the offset of
@@ -276,7 +275,8 @@ mod tests {
             out.push((
                 offset,
                 match result {
-                    Ok(r) => r.contact_id.into_owned(),
+                    Ok(Record::Contact(r)) => r.contact_id.into_owned(),
+                    Ok(Record::AgentEvent(e)) => e.event_id,
                     Err(e) => e.reason.code().to_owned(),
                 },
             ));

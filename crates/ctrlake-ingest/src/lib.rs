@@ -36,7 +36,7 @@ pub use origin::Origin;
 #[cfg(feature = "files")]
 pub use source::{Source, SourceError, resolve_sources};
 pub use writer::{
-    DeadLetter, DecodedRecords, EncodedFile, KinesisRecordRef, LakeCompression, WriterOptions,
-    decode_bytes, decode_kinesis_records, encode_batch, encode_dead_letter_file, encode_files,
-    encode_parquet_file, write_files,
+    DeadLetter, DecodedRecords, EncodedFile, KinesisRecordRef, LakeCompression, PartitionKey,
+    WriterOptions, decode_bytes, decode_kinesis_records, encode_batch, encode_dead_letter_file,
+    encode_files, encode_parquet_file, write_files,
 };

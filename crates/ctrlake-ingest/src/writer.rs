@@ -20,7 +20,10 @@ use arrow_array::{ArrayRef, RecordBatch, StringViewArray};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use base64::Engine as _;
 use bytes::Bytes;
-use ctrlake_model::{ColumnKind, ContactBatchBuilder, DeadLetterReason, RawJsonMode, RecordOrigin};
+use ctrlake_model::{
+    AgentEventBatchBuilder, ColumnKind, ContactBatchBuilder, DeadLetterReason, RawJsonMode, Record,
+    RecordOrigin,
+};
 use object_store::path::Path;
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
@@ -31,7 +34,7 @@ use parquet::schema::types::ColumnPath;
 use serde::Serialize;
 
 use crate::framing::{Framed, frame_records};
-use crate::lake::Lake;
+use crate::lake::{Lake, Table};
 use crate::origin::Origin;
 
 const MILLIS_PER_DAY: i64 = 86_400_000;
@@ -112,11 +115,33 @@ pub struct DeadLetter {
     pub bytes: Vec<u8>,
 }
 
-/// Decoded rows grouped by partition day, with the dead letters met on the way.
+/// A partition of the lake: a table and a day (since 1970-01-01, UTC) of its partition date,
+/// `InitiationTimestamp`'s for CTRs and `EventTimestamp`'s for agent events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PartitionKey {
+    pub table: Table,
+    pub day: i64,
+}
+
+impl PartitionKey {
+    pub fn ctr(day: i64) -> Self {
+        Self {
+            table: Table::Ctr,
+            day,
+        }
+    }
+
+    /// `YYYY-MM-DD`, the `dt` of the partition's folder.
+    pub fn date(self) -> String {
+        partition_date(self.day)
+    }
+}
+
+/// Decoded rows grouped by partition, with the dead letters met on the way.
 #[derive(Debug, Default)]
 pub struct DecodedRecords {
-    /// Partition (days since 1970-01-01 of `InitiationTimestamp`, UTC) → rows in input order.
-    pub partitions: BTreeMap<i64, RecordBatch>,
+    /// Partition → rows in input order.
+    pub partitions: BTreeMap<PartitionKey, RecordBatch>,
     pub dead_letters: Vec<DeadLetter>,
     /// Records seen, valid or not.
     pub records: u64,
@@ -133,10 +158,11 @@ pub fn partition_date(day: i64) -> String {
     ctrlake_model::timestamp::utc_date(day * MILLIS_PER_DAY)
 }
 
-/// Groups records into per-day builders; shared by the file and Kinesis decoders.
+/// Groups records into per-partition builders; shared by the file and Kinesis decoders.
 #[derive(Default)]
 struct PartitionedBuilder {
     builders: BTreeMap<i64, ContactBatchBuilder>,
+    agent_event_builders: BTreeMap<i64, AgentEventBatchBuilder>,
     decoded: DecodedRecords,
 }
 
@@ -144,12 +170,19 @@ impl PartitionedBuilder {
     fn add(&mut self, framed: Framed<'_>, origin: RecordOrigin<'_>, source_uri: &Arc<str>) {
         self.decoded.records += 1;
         match framed.result {
-            Ok(record) => {
+            Ok(Record::Contact(record)) => {
                 let day = record.initiation_timestamp.div_euclid(MILLIS_PER_DAY);
                 self.builders
                     .entry(day)
                     .or_default()
                     .append(&record, &origin);
+            }
+            Ok(Record::AgentEvent(event)) => {
+                let day = event.event_timestamp.div_euclid(MILLIS_PER_DAY);
+                self.agent_event_builders
+                    .entry(day)
+                    .or_default()
+                    .push(&event, &origin);
             }
             Err(error) => self.decoded.dead_letters.push(DeadLetter {
                 source_uri: source_uri.clone(),
@@ -164,7 +197,16 @@ impl PartitionedBuilder {
 
     fn finish(mut self) -> Result<DecodedRecords, EncodeError> {
         for (day, mut builder) in self.builders {
-            self.decoded.partitions.insert(day, builder.finish()?);
+            self.decoded
+                .partitions
+                .insert(PartitionKey::ctr(day), builder.finish()?);
+        }
+        for (day, mut builder) in self.agent_event_builders {
+            let key = PartitionKey {
+                table: Table::AgentEvents,
+                day,
+            };
+            self.decoded.partitions.insert(key, builder.finish()?);
         }
         Ok(self.decoded)
     }
@@ -354,12 +396,7 @@ fn leaf_encodings() -> impl Iterator<Item = LeafEncoding> {
 
 /// Properties of a file of `rows` rows (which size its bloom filters).
 fn writer_properties(options: &WriterOptions, rows: u64) -> WriterProperties {
-    let compression = match options.compression {
-        LakeCompression::Zstd(level) => {
-            Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default())
-        }
-        LakeCompression::Snappy => Compression::SNAPPY,
-    };
+    let compression = compression(options);
     let initiation_column = ctrlake_model::lake_schema()
         .index_of("initiation_timestamp")
         .ok()
@@ -392,9 +429,22 @@ fn writer_properties(options: &WriterOptions, rows: u64) -> WriterProperties {
         .build()
 }
 
-/// Encodes the rows of one partition as a Parquet file, sorted by `initiation_timestamp`
-/// (ties keep input order, so the output is deterministic).
+/// Encodes the rows of one partition as a Parquet file, sorted by the table's time
+/// (`initiation_timestamp`, `event_timestamp`; ties keep input order, so the output is
+/// deterministic).
 pub fn encode_parquet_file(
+    key: PartitionKey,
+    origin: &Origin,
+    batches: &[RecordBatch],
+    options: &WriterOptions,
+) -> Result<EncodedFile, EncodeError> {
+    match key.table {
+        Table::Ctr => encode_ctr_file(key.day, origin, batches, options),
+        Table::AgentEvents => encode_agent_event_file(key.day, origin, batches, options),
+    }
+}
+
+fn encode_ctr_file(
     day: i64,
     origin: &Origin,
     batches: &[RecordBatch],
@@ -445,6 +495,80 @@ pub fn encode_parquet_file(
         bytes: Bytes::from(buffer),
         rows,
     })
+}
+
+/// Agent event columns nearly unique per row: no dictionary (see [`UNIQUE_TEXT`]).
+const UNIQUE_AGENT_EVENT_TEXT: &[&str] = &["event_id", "raw_json", "source_sequence_number"];
+
+/// Encodes an agent event partition, sorted by `event_timestamp` (ties keep input order).
+/// Simpler than a CTR file: the table is small next to the CTRs (a few hundred bytes of
+/// Parquet per event), so it takes the default encodings with dictionaries off for the
+/// columns unique per row, and the time sort that makes a day's range scans prune pages.
+fn encode_agent_event_file(
+    day: i64,
+    origin: &Origin,
+    batches: &[RecordBatch],
+    options: &WriterOptions,
+) -> Result<EncodedFile, EncodeError> {
+    let path = Lake::table_file(
+        Table::AgentEvents,
+        &partition_date(day),
+        &origin.file_name(),
+    );
+    let parquet_error = |source| EncodeError::Parquet {
+        path: path.to_string(),
+        source,
+    };
+    let schema = ctrlake_model::agent_event_schema();
+    let time_column = schema.index_of("event_timestamp")?;
+    let mut order: Vec<(i64, usize, usize)> = Vec::new();
+    for (b, batch) in batches.iter().enumerate() {
+        let times = batch
+            .column(time_column)
+            .as_primitive::<TimestampMillisecondType>();
+        order.extend(times.values().iter().enumerate().map(|(r, &t)| (t, b, r)));
+    }
+    order.sort_unstable();
+    let rows = order.len() as u64;
+    let mut builder = WriterProperties::builder()
+        .set_compression(compression(options))
+        .set_coerce_types(true)
+        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_max_row_group_row_count(Some(options.max_row_group_rows))
+        .set_sorting_columns(i32::try_from(time_column).ok().map(|column_idx| {
+            vec![SortingColumn {
+                column_idx,
+                descending: false,
+                nulls_first: false,
+            }]
+        }));
+    for name in UNIQUE_AGENT_EVENT_TEXT {
+        builder = builder.set_column_dictionary_enabled(ColumnPath::from(*name), false);
+    }
+    let mut buffer = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buffer, Arc::clone(&schema), Some(builder.build()))
+        .map_err(parquet_error)?;
+    let sources: Vec<&RecordBatch> = batches.iter().collect();
+    for slice in order.chunks(16 * 1024) {
+        let indices: Vec<(usize, usize)> = slice.iter().map(|&(_, b, r)| (b, r)).collect();
+        let sorted = arrow_select::interleave::interleave_record_batch(&sources, &indices)?;
+        writer.write(&sorted).map_err(parquet_error)?;
+    }
+    writer.close().map_err(parquet_error)?;
+    Ok(EncodedFile {
+        path,
+        bytes: Bytes::from(buffer),
+        rows,
+    })
+}
+
+fn compression(options: &WriterOptions) -> Compression {
+    match options.compression {
+        LakeCompression::Zstd(level) => {
+            Compression::ZSTD(ZstdLevel::try_new(level).unwrap_or_default())
+        }
+        LakeCompression::Snappy => Compression::SNAPPY,
+    }
 }
 
 /// Text columns gathered into sorted order as string views. Most of a file's bytes are in them
@@ -559,22 +683,23 @@ pub fn encode_batch(
     let partitions = decoded
         .partitions
         .iter()
-        .map(|(day, batch)| (*day, std::slice::from_ref(batch)));
+        .map(|(key, batch)| (*key, std::slice::from_ref(batch)));
     encode_files(partitions, &decoded.dead_letters, origin, options)
 }
 
-/// Encodes rows that share one origin, given per day partition (each day's batches together
-/// in one file), and their dead letters: one Parquet file per day and one dead-letter file
-/// when there are dead letters. Owned batches are dropped as soon as their file is encoded.
+/// Encodes rows that share one origin, given per partition (each partition's batches together
+/// in one file), and their dead letters: one Parquet file per partition and one dead-letter
+/// file when there are dead letters. Owned batches are dropped as soon as their file is
+/// encoded.
 pub fn encode_files<B: AsRef<[RecordBatch]>>(
-    partitions: impl IntoIterator<Item = (i64, B)>,
+    partitions: impl IntoIterator<Item = (PartitionKey, B)>,
     dead_letters: &[DeadLetter],
     origin: &Origin,
     options: &WriterOptions,
 ) -> Result<Vec<EncodedFile>, EncodeError> {
     let mut files = Vec::new();
-    for (day, batches) in partitions {
-        files.push(encode_parquet_file(day, origin, batches.as_ref(), options)?);
+    for (key, batches) in partitions {
+        files.push(encode_parquet_file(key, origin, batches.as_ref(), options)?);
     }
     if !dead_letters.is_empty() {
         files.push(encode_dead_letter_file(origin, dead_letters)?);
@@ -630,14 +755,47 @@ mod tests {
     }
 
     #[test]
+    fn agent_events_beside_ctrs_go_to_their_own_table_sorted_by_event_time() {
+        let events = include_str!("../../../fixtures/agent-events/aws-examples.ndjson");
+        // The five events in reverse, a CTR among them: routed by shape, one run.
+        let mut lines: Vec<&str> = events.lines().rev().collect();
+        lines.insert(2, RECORDS.lines().next().expect("a CTR"));
+        let files = encode_source(&(lines.join("\n") + "\n"));
+        let paths: Vec<String> = files.iter().map(|f| f.path.to_string()).collect();
+        assert_eq!(
+            paths
+                .iter()
+                .map(|p| p.rsplit_once('/').map_or("", |(dir, _)| dir))
+                .collect::<Vec<_>>(),
+            [
+                "ctr/dt=2026-03-02",
+                "agent_events/dt=2019-01-02",
+                "agent_events/dt=2019-05-25",
+                "agent_events/dt=2019-08-13",
+            ]
+        );
+        let reader = ParquetRecordBatchReaderBuilder::try_new(files[2].bytes.clone())
+            .expect("parquet")
+            .build()
+            .expect("reader");
+        let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().expect("batches");
+        let ids: Vec<String> = batches
+            .iter()
+            .flat_map(|b| {
+                let column = b.column_by_name("event_id").expect("event_id");
+                let ids = column.as_string::<i32>();
+                ids.iter().flatten().map(str::to_owned).collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(ids, ["EventId-1", "EventId-2"], "sorted by event time");
+        assert_eq!(files[3].rows, 2);
+    }
+
+    #[test]
     fn rows_are_partitioned_by_utc_initiation_date() {
         let decoded = decoded();
         assert_eq!(decoded.records, 4);
-        let dates: Vec<String> = decoded
-            .partitions
-            .keys()
-            .map(|&d| partition_date(d))
-            .collect();
+        let dates: Vec<String> = decoded.partitions.keys().map(|k| k.date()).collect();
         assert_eq!(dates, ["2026-03-01", "2026-03-02"]);
         assert_eq!(decoded.rows(), 3);
         let letter = &decoded.dead_letters[0];
@@ -789,7 +947,7 @@ mod tests {
         assert_eq!(decoded.records, 4);
         assert_eq!(decoded.rows(), 3);
         assert_eq!(decoded.dead_letters.len(), 1, "only `not json`");
-        let offsets = decoded.partitions[&20_514]
+        let offsets = decoded.partitions[&PartitionKey::ctr(20_514)]
             .column_by_name("source_offset")
             .expect("column")
             .as_primitive::<arrow_array::types::Int64Type>()

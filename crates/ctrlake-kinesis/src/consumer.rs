@@ -1013,7 +1013,7 @@ impl ShardReader {
             .await
             .map_err(|e| ConsumerError::Task(e.to_string()))?;
         let files = tokio::task::spawn_blocking(move || {
-            let partitions = partitions.into_iter().map(|p| (p.day, p.batches));
+            let partitions = partitions.into_iter().map(|p| (p.key, p.batches));
             encode_files(partitions, &dead_letters, &origin, &writer)
         })
         .await

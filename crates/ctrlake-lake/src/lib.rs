@@ -32,6 +32,29 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 
 /// The CTR table's folder under the lake root.
 pub const CTR_TABLE: &str = "ctr";
+/// The agent event table's folder under the lake root.
+pub const AGENT_EVENTS_TABLE: &str = "agent_events";
+
+/// A table of the lake: a folder of `dt=YYYY-MM-DD` partitions of Parquet files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Table {
+    /// Contact trace records, partitioned by the UTC date of `InitiationTimestamp`.
+    Ctr,
+    /// Agent events, partitioned by the UTC date of `EventTimestamp`.
+    AgentEvents,
+}
+
+impl Table {
+    pub const ALL: [Table; 2] = [Table::Ctr, Table::AgentEvents];
+
+    /// The table's folder under the lake root.
+    pub fn dir(self) -> &'static str {
+        match self {
+            Table::Ctr => CTR_TABLE,
+            Table::AgentEvents => AGENT_EVENTS_TABLE,
+        }
+    }
+}
 /// Where records that could not be decoded are kept, with their bytes and reason.
 pub const DEAD_LETTER_DIR: &str = "_dead_letter";
 
@@ -360,7 +383,12 @@ impl Lake {
 
     /// `ctr/dt=<date>/<name>.parquet`.
     pub fn ctr_file(dt: &str, name: &str) -> Path {
-        Path::from(format!("{CTR_TABLE}/dt={dt}/{name}.parquet"))
+        Self::table_file(Table::Ctr, dt, name)
+    }
+
+    /// `<table>/dt=<date>/<name>.parquet`.
+    pub fn table_file(table: Table, dt: &str, name: &str) -> Path {
+        Path::from(format!("{}/dt={dt}/{name}.parquet", table.dir()))
     }
 
     /// `_dead_letter/<name>.ndjson`.

@@ -121,8 +121,10 @@ pub fn decode_agent_event(span: &[u8], mode: RawJsonMode) -> Result<AgentEvent, 
             "the record is not a JSON object",
         ));
     };
+    // Each `take_*` gets the path of the object it reads from (`""` for the top level), so
+    // that an error names the field as `CurrentAgentSnapshot.Contacts.State`.
     let key = |top: &mut Map<String, Value>, name: &str| -> Result<String, DecodeError> {
-        match take_text(top, name, name)? {
+        match take_text(top, name, "")? {
             Some(text) if !text.trim().is_empty() => Ok(text),
             _ => Err(DecodeError::new(
                 DeadLetterReason::MissingEventKey,
@@ -133,26 +135,25 @@ pub fn decode_agent_event(span: &[u8], mode: RawJsonMode) -> Result<AgentEvent, 
     let event_id = key(&mut top, "EventId")?;
     let event_type = key(&mut top, "EventType")?;
     let agent_arn = key(&mut top, "AgentARN")?;
-    let event_timestamp = take_timestamp(&mut top, "EventTimestamp", "EventTimestamp")?
-        .ok_or_else(|| {
-            DecodeError::new(
-                DeadLetterReason::MissingTimestamp,
-                "the agent event's `EventTimestamp` is absent or null",
-            )
-        })?;
+    let event_timestamp = take_timestamp(&mut top, "EventTimestamp", "")?.ok_or_else(|| {
+        DecodeError::new(
+            DeadLetterReason::MissingTimestamp,
+            "the agent event's `EventTimestamp` is absent or null",
+        )
+    })?;
     let mut event = AgentEvent {
         event_id,
         event_type,
         event_timestamp,
         agent_arn,
-        version: take_text(&mut top, "Version", "Version")?,
-        aws_account_id: take_text(&mut top, "AWSAccountId", "AWSAccountId")?,
-        instance_arn: take_text(&mut top, "InstanceARN", "InstanceARN")?,
+        version: take_text(&mut top, "Version", "")?,
+        aws_account_id: take_text(&mut top, "AWSAccountId", "")?,
+        instance_arn: take_text(&mut top, "InstanceARN", "")?,
         ..AgentEvent::default()
     };
 
-    let mut current = take_object(&mut top, "CurrentAgentSnapshot", "CurrentAgentSnapshot")?;
-    let mut previous = take_object(&mut top, "PreviousAgentSnapshot", "PreviousAgentSnapshot")?;
+    let mut current = take_object(&mut top, "CurrentAgentSnapshot", "")?;
+    let mut previous = take_object(&mut top, "PreviousAgentSnapshot", "")?;
     // The previous configuration repeats the current one except after a configuration change.
     if let (Some(current), Some(previous)) = (&current, &mut previous)
         && current.get("Configuration").is_some()
@@ -162,36 +163,25 @@ pub fn decode_agent_event(span: &[u8], mode: RawJsonMode) -> Result<AgentEvent, 
     }
     if let Some(snapshot) = current.as_mut() {
         let path = "CurrentAgentSnapshot";
-        event.status = take_status(snapshot, "AgentStatus", &format!("{path}.AgentStatus"))?;
-        if let Some(mut next) = take_object(
-            snapshot,
-            "NextAgentStatus",
-            &format!("{path}.NextAgentStatus"),
-        )? {
-            let next_path = format!("{path}.NextAgentStatus");
+        event.status = take_status(snapshot, "AgentStatus", path)?;
+        if let Some(mut next) = take_object(snapshot, "NextAgentStatus", path)? {
+            let next_path = join(path, "NextAgentStatus");
             event.next_status_arn = take_text(&mut next, "ARN", &next_path)?;
             event.next_status_name = take_text(&mut next, "Name", &next_path)?;
             event.next_status_enqueued_timestamp =
                 take_timestamp(&mut next, "EnqueuedTimestamp", &next_path)?;
             put_back(snapshot, "NextAgentStatus", next);
         }
-        event.contacts = take_contacts(snapshot, &format!("{path}.Contacts"))?;
-        if let Some(mut configuration) =
-            take_object(snapshot, "Configuration", &format!("{path}.Configuration"))?
-        {
-            take_configuration(
-                &mut configuration,
-                &mut event,
-                &format!("{path}.Configuration"),
-            )?;
+        event.contacts = take_contacts(snapshot, path)?;
+        if let Some(mut configuration) = take_object(snapshot, "Configuration", path)? {
+            take_configuration(&mut configuration, &mut event, &join(path, "Configuration"))?;
             put_back(snapshot, "Configuration", configuration);
         }
     }
     if let Some(snapshot) = previous.as_mut() {
         let path = "PreviousAgentSnapshot";
-        event.previous_status =
-            take_status(snapshot, "AgentStatus", &format!("{path}.AgentStatus"))?;
-        event.previous_contacts = take_contacts(snapshot, &format!("{path}.Contacts"))?;
+        event.previous_status = take_status(snapshot, "AgentStatus", path)?;
+        event.previous_contacts = take_contacts(snapshot, path)?;
     }
     for (name, snapshot) in [
         ("CurrentAgentSnapshot", current),
@@ -218,10 +208,11 @@ fn take_configuration(
 ) -> Result<(), DecodeError> {
     event.agent_username = take_text(configuration, "Username", path)?;
     if let Some(mut groups) = take_object(configuration, "AgentHierarchyGroups", path)? {
+        let groups_path = join(path, "AgentHierarchyGroups");
         for (level, slot) in event.hierarchy.iter_mut().enumerate() {
             let name = format!("Level{}", level + 1);
-            let level_path = format!("{path}.AgentHierarchyGroups.{name}");
-            if let Some(mut group) = take_object(&mut groups, &name, &level_path)? {
+            let level_path = join(&groups_path, &name);
+            if let Some(mut group) = take_object(&mut groups, &name, &groups_path)? {
                 *slot = (
                     take_text(&mut group, "Name", &level_path)?,
                     take_text(&mut group, "ARN", &level_path)?,
@@ -285,11 +276,12 @@ fn take_configuration(
 fn take_status(
     snapshot: &mut Map<String, Value>,
     key: &str,
-    path: &str,
+    snapshot_path: &str,
 ) -> Result<AgentStatus, DecodeError> {
-    let Some(mut status) = take_object(snapshot, key, path)? else {
+    let Some(mut status) = take_object(snapshot, key, snapshot_path)? else {
         return Ok(AgentStatus::default());
     };
+    let path = &join(snapshot_path, key);
     let typed = AgentStatus {
         arn: take_text(&mut status, "ARN", path)?,
         name: take_text(&mut status, "Name", path)?,
@@ -302,11 +294,12 @@ fn take_status(
 
 fn take_contacts(
     snapshot: &mut Map<String, Value>,
-    path: &str,
+    snapshot_path: &str,
 ) -> Result<Option<Vec<AgentContact>>, DecodeError> {
-    let Some(contacts) = take_array(snapshot, "Contacts", path)? else {
+    let Some(contacts) = take_array(snapshot, "Contacts", snapshot_path)? else {
         return Ok(None);
     };
+    let path = &join(snapshot_path, "Contacts");
     let mut typed = Vec::with_capacity(contacts.len());
     let mut rest = Vec::with_capacity(contacts.len());
     for contact in contacts {
@@ -508,7 +501,7 @@ fn as_object(value: Value, path: &str) -> Result<Map<String, Value>, DecodeError
 }
 
 fn join(path: &str, key: &str) -> String {
-    if path.is_empty() || path == key {
+    if path.is_empty() {
         key.to_owned()
     } else {
         format!("{path}.{key}")
