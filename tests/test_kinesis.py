@@ -15,11 +15,13 @@ import time
 from pathlib import Path
 
 import boto3
+import pyarrow.dataset as ds
 import pytest
 from botocore.config import Config
 
 from conftest import (
     CTR_FILES,
+    FIXTURES,
     ctrlake_bin,
     ingest,
     load_template,
@@ -351,3 +353,19 @@ def test_metrics_endpoint_counts_what_was_consumed(kinesis_endpoint, tmp_path):
         proc.send_signal(signal.SIGTERM)
         proc.communicate(timeout=30)
     assert proc.returncode == 0
+
+
+def test_agent_events_on_a_stream_land_in_their_table_once_each(kinesis_endpoint, tmp_path):
+    # The agent event stream is its own Kinesis stream; the same consumer reads it.
+    events = (FIXTURES / "agent-events" / "aws-examples.ndjson").read_bytes().splitlines()
+    client = kinesis_client(kinesis_endpoint)
+    create_stream(client, "agent-events", 1)
+    put(client, "agent-events", events + events[:2])  # two redelivered
+    lake = tmp_path / "lake"
+    consume(kinesis_endpoint, "agent-events", lake, "--until-caught-up", "--quiet")
+    table = ds.dataset(lake / "agent_events", format="parquet", partitioning="hive").to_table()
+    ids = sorted(table.column("event_id").to_pylist())
+    assert ids == sorted([f"EventId-{i}" for i in range(1, 6)] + ["EventId-1", "EventId-2"])
+    assert set(table.column("source_uri").to_pylist()) == {"kinesis://agent-events/shardId-000000000000"}
+    assert len(set(table.column("source_sequence_number").to_pylist())) == 7
+    assert not (lake / "ctr").exists()

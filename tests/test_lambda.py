@@ -279,13 +279,16 @@ def test_the_templates_roles_let_the_functions_do_their_work_and_no_more(functio
     compact_env = moto_iam.env_for("compact", template_s3_policy(template, "CompactRole", bucket))
 
     ingest = function(lake, aws_env=ingest_env)
+    events = (REPO / "fixtures" / "agent-events" / "aws-examples.ndjson").read_bytes()
     records = fixture_records()
+    records += [(2, n, line) for n, line in enumerate(events.splitlines(), start=1)]
     half = len(records) // 2
     for batch in (records, records[:half], records[half:]):  # then bisected: copies to compact
         response, log = ingest.invoke(kinesis_event(batch))
         assert response == {"batchItemFailures": []}, log
     keys = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket)["Contents"]]
     assert any(k.startswith("lake/ctr/") for k in keys)
+    assert any(k.startswith("lake/agent_events/") for k in keys)
     assert any(k.startswith("lake/_dead_letter/") for k in keys)
     def raw_rows() -> int:
         out = run_ctrlake("sql", "--lake", lake, "--format", "csv",
