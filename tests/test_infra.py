@@ -52,8 +52,12 @@ def test_the_glue_table_reads_the_files_the_writer_writes(template, fixture_lake
 
 
 def test_data_is_encrypted_private_and_tls_only(template):
-    (stream,) = resources(template, "AWS::Kinesis::Stream").values()
-    assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
+    for stream in resources(template, "AWS::Kinesis::Stream").values():
+        assert stream["StreamEncryption"]["EncryptionType"] == "KMS"
+        # Connect publishes only to a stream encrypted with the customer managed key of its
+        # recordings or scheduled reports (Connect admin guide, "Enable data streaming"):
+        # with aws/kinesis the stream would stay empty.
+        assert stream["StreamEncryption"]["KeyId"] == {"Ref": "StreamKmsKeyArn"}
     (bucket,) = resources(template, "AWS::S3::Bucket").values()
     assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
     block = bucket["PublicAccessBlockConfiguration"]
@@ -72,6 +76,18 @@ def test_data_is_encrypted_private_and_tls_only(template):
     assert config["EnforceWorkGroupConfiguration"] is True
     assert config["BytesScannedCutoffPerQuery"] == {"Ref": "BytesScannedCutoffPerQuery"}
     assert config["ResultConfiguration"]["EncryptionConfiguration"]["EncryptionOption"] == "SSE_S3"
+
+
+def test_every_stream_reader_may_decrypt_the_streams_key(template):
+    roles = resources(template, "AWS::IAM::Role")
+    documents = {
+        "IngestRole": roles["IngestRole"]["Policies"][0]["PolicyDocument"],
+        "ConsumerPolicy": resources(template, "AWS::IAM::ManagedPolicy")["ConsumerPolicy"][
+            "PolicyDocument"],
+    }
+    for name, document in documents.items():
+        decrypt = [s for s in document["Statement"] if s["Action"] == "kms:Decrypt"]
+        assert [s["Resource"] for s in decrypt] == [{"Ref": "StreamKmsKeyArn"}], name
 
 
 def test_iam_grants_no_wildcard_actions_or_resources(template):
