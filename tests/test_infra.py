@@ -4,6 +4,7 @@ delivery properties the deployment promises are in the template."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from conftest import REPO, parquet_files
+from conftest import REPO, ingest, parquet_files
 
 TEMPLATE = REPO / "infra" / "template.yaml"
 
@@ -49,6 +50,41 @@ def test_the_glue_table_reads_the_files_the_writer_writes(template, fixture_lake
     assert parameters["projection.enabled"] == "true", "partition projection: no crawler, no MSCK"
     assert parameters["projection.dt.format"] == "yyyy-MM-dd"
     assert "dt=${!dt}" in parameters["storage.location.template"]["Fn::Sub"]
+
+
+def test_the_agent_events_table_reads_the_files_the_writer_writes(template, tmp_path):
+    lake = tmp_path / "lake"
+    ingest([REPO / "fixtures" / "agent-events" / "aws-examples.ndjson"], lake)
+    table = resources(template, "AWS::Glue::Table")["AgentEventsTable"]["TableInput"]
+    columns = [(c["Name"], c["Type"]) for c in table["StorageDescriptor"]["Columns"]]
+    written = pq.read_schema(next((lake / "agent_events").rglob("*.parquet")))
+    assert [name for name, _ in columns] == written.names
+    contacts = dict(columns)["contacts"]
+    assert contacts.startswith("array<struct<contact_id:string,") and "state:string" in contacts
+    parameters = table["Parameters"]
+    assert parameters["projection.enabled"] == "true"
+    assert "agent_events/dt=${!dt}" in parameters["storage.location.template"]["Fn::Sub"]
+
+
+def test_the_agent_event_stream_is_ingested_like_the_ctr_stream(template):
+    storage = {r["ResourceType"]: r for r in
+               resources(template, "AWS::Connect::InstanceStorageConfig").values()}
+    assert storage["AGENT_EVENTS"]["KinesisStreamConfig"]["StreamArn"] == {
+        "Fn::GetAtt": ["AgentEventStream", "Arn"]}
+    ctr = resources(template, "AWS::Serverless::Function")["IngestFunction"]["Events"]["Ctr"][
+        "Properties"]
+    agent = resources(template, "AWS::Lambda::EventSourceMapping")["AgentEventMapping"]
+    assert agent["FunctionName"] == {"Ref": "IngestFunction"}
+    for setting in ("StartingPosition", "BatchSize", "MaximumBatchingWindowInSeconds",
+                    "FunctionResponseTypes", "BisectBatchOnFunctionError",
+                    "MaximumRetryAttempts", "MaximumRecordAgeInSeconds", "Enabled"):
+        assert agent[setting] == ctr[setting], setting
+    assert agent["DestinationConfig"]["OnFailure"]["Destination"] == \
+        ctr["DestinationConfig"]["OnFailure"]["Destination"]
+    # Both stream readers may read it.
+    ingest_read = next(s for s in resources(template, "AWS::IAM::Role")["IngestRole"]["Policies"][0][
+        "PolicyDocument"]["Statement"] if s["Sid"] == "ReadTheStream")
+    assert any("AgentEventStream" in json.dumps(r) for r in ingest_read["Resource"])
 
 
 def test_data_is_encrypted_private_and_tls_only(template):
@@ -133,16 +169,19 @@ def test_the_ingest_mapping_retries_bisects_and_reports_item_failures(template):
     assert ingest["Environment"]["Variables"]["CTRLAKE_LAKE"]
     assert compact["Events"]["Hourly"]["Type"] == "ScheduleV2"
     assert compact["MemorySize"] >= 1024, "a day of 1M contacts compacts in ~500 MB"
-    (storage,) = resources(template, "AWS::Connect::InstanceStorageConfig").values()
+    storage = resources(template, "AWS::Connect::InstanceStorageConfig")["ConnectCtrStorage"]
     assert storage["ResourceType"] == "CONTACT_TRACE_RECORDS"
     assert storage["StorageType"] == "KINESIS_STREAM"
+    assert storage["KinesisStreamConfig"]["StreamArn"] == {"Fn::GetAtt": ["CtrStream", "Arn"]}
 
 
-def test_the_template_and_the_ddl_set_the_same_table_properties(template):
+@pytest.mark.parametrize("ddl_file,table", [("create_table.sql", "CtrTable"),
+                                            ("create_table_agent_events.sql", "AgentEventsTable")])
+def test_the_template_and_the_ddl_set_the_same_table_properties(template, ddl_file, table):
     import re
-    ddl = (REPO / "infra" / "athena" / "create_table.sql").read_text()
+    ddl = (REPO / "infra" / "athena" / ddl_file).read_text()
     properties = dict(re.findall(r"'([a-z.]+)'='([^']*)'", ddl))
-    parameters = resources(template, "AWS::Glue::Table")["CtrTable"]["TableInput"]["Parameters"]
+    parameters = resources(template, "AWS::Glue::Table")[table]["TableInput"]["Parameters"]
     shared = {k: v for k, v in properties.items() if k != "storage.location.template"}
     assert shared and {k: parameters.get(k) for k in shared} == shared
     ddl_location = properties["storage.location.template"].replace("YOUR-BUCKET", "${LakeBucket}")

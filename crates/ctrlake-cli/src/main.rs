@@ -291,14 +291,25 @@ enum RawJson {
 
 #[derive(clap::Args)]
 struct SchemaArgs {
+    /// Which of the lake's tables: contact trace records (ctr/) or agent events
+    /// (agent_events/).
+    #[arg(long, value_enum, default_value_t = LakeTable::Ctr)]
+    of: LakeTable,
     #[arg(long, value_enum, default_value_t = SchemaFormat::All)]
     format: SchemaFormat,
-    /// Table name in the DDL.
-    #[arg(long, default_value = "ctr")]
-    table: String,
-    /// Table location in the DDL: the lake's ctr/ folder on S3.
-    #[arg(long, default_value = "s3://YOUR-BUCKET/lake/ctr/")]
-    location: String,
+    /// Table name in the DDL [default: ctr, or agent_events with --of agent-events].
+    #[arg(long)]
+    table: Option<String>,
+    /// Table location in the DDL: the table's folder of the lake on S3
+    /// [default: s3://YOUR-BUCKET/lake/<table folder>/].
+    #[arg(long)]
+    location: Option<String>,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LakeTable {
+    Ctr,
+    AgentEvents,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -765,26 +776,65 @@ impl ProgressDisplay {
 }
 
 fn print_schema(args: &SchemaArgs) {
-    let schema = ctrlake_model::lake_schema();
+    let folder = match args.of {
+        LakeTable::Ctr => ctrlake_ingest::lake::CTR_TABLE,
+        LakeTable::AgentEvents => ctrlake_ingest::lake::AGENT_EVENTS_TABLE,
+    };
+    let table = args.table.clone().unwrap_or_else(|| folder.to_owned());
+    let location = args
+        .location
+        .clone()
+        .unwrap_or_else(|| format!("s3://YOUR-BUCKET/lake/{folder}/"));
+    // (field, Athena type, source) of every column, in file order.
+    let (schema, columns): (_, Vec<(String, &str)>) = match args.of {
+        LakeTable::Ctr => (
+            ctrlake_model::lake_schema(),
+            COLUMNS
+                .iter()
+                .map(|c| (c.athena_type().to_owned(), c.source))
+                .collect(),
+        ),
+        LakeTable::AgentEvents => (
+            ctrlake_model::agent_event_schema(),
+            ctrlake_model::agent_event::AGENT_EVENT_COLUMNS
+                .iter()
+                .map(|c| {
+                    (
+                        ctrlake_model::agent_event::athena_type(&c.data_type),
+                        c.source,
+                    )
+                })
+                .collect(),
+        ),
+    };
     let arrow = || {
         let mut text =
-            String::from("-- Arrow schema of ctr/dt=YYYY-MM-DD/*.parquet (dt is in the path)\n");
-        for (field, column) in schema.fields().iter().zip(COLUMNS) {
+            format!("-- Arrow schema of {folder}/dt=YYYY-MM-DD/*.parquet (dt is in the path)\n");
+        for (field, (_, source)) in schema.fields().iter().zip(&columns) {
+            let arrow_type = field.data_type().to_string();
             text.push_str(&format!(
                 "{:<42} {:<28} {:<8} {}\n",
                 field.name(),
-                field.data_type().to_string(),
+                // Lists of structs print their whole type: the Athena DDL below is shorter.
+                if arrow_type.len() > 28 {
+                    "List(Struct(...))"
+                } else {
+                    &arrow_type
+                },
                 if field.is_nullable() {
                     "null"
                 } else {
                     "not null"
                 },
-                column.source
+                source
             ));
         }
         text
     };
-    let ddl = || ctrlake_model::athena_ddl(&args.table, &args.location);
+    let ddl = || match args.of {
+        LakeTable::Ctr => ctrlake_model::athena_ddl(&table, &location),
+        LakeTable::AgentEvents => ctrlake_model::agent_event::athena_ddl(&table, &location),
+    };
     match args.format {
         SchemaFormat::All => print!("{}\n{}", arrow(), ddl()),
         SchemaFormat::Arrow => print!("{}", arrow()),
@@ -793,14 +843,14 @@ fn print_schema(args: &SchemaArgs) {
             let columns: Vec<serde_json::Value> = schema
                 .fields()
                 .iter()
-                .zip(COLUMNS)
-                .map(|(field, column)| {
+                .zip(&columns)
+                .map(|(field, (athena_type, source))| {
                     serde_json::json!({
                         "name": field.name(),
                         "arrow_type": field.data_type().to_string(),
-                        "athena_type": column.athena_type(),
+                        "athena_type": athena_type,
                         "nullable": field.is_nullable(),
-                        "source": column.source,
+                        "source": source,
                     })
                 })
                 .collect();

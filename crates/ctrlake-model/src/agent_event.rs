@@ -760,6 +760,16 @@ pub fn agent_event_schema() -> SchemaRef {
     AGENT_EVENT_SCHEMA.clone()
 }
 
+/// `CREATE EXTERNAL TABLE` for Athena over `location` (`s3://bucket/prefix/agent_events/`),
+/// with partition projection on `dt`.
+pub fn athena_ddl(table: &str, location: &str) -> String {
+    let columns: Vec<(&str, String)> = AGENT_EVENT_COLUMNS
+        .iter()
+        .map(|c| (c.name, athena_type(&c.data_type)))
+        .collect();
+    crate::schema::athena_ddl_of(table, location, &columns)
+}
+
 /// The Athena (Hive DDL) type of an Arrow type of this table.
 pub fn athena_type(data_type: &DataType) -> String {
     match data_type {

@@ -474,10 +474,20 @@ pub fn lake_schema() -> SchemaRef {
 /// `CREATE EXTERNAL TABLE` for Athena over `location` (`s3://bucket/prefix/ctr/`), with
 /// partition projection on `dt` so no crawler or `MSCK REPAIR TABLE` is needed.
 pub fn athena_ddl(table: &str, location: &str) -> String {
-    let location = location.trim_end_matches('/');
-    let columns = COLUMNS
+    let columns: Vec<(&str, String)> = COLUMNS
         .iter()
-        .map(|c| format!("  `{}` {}", c.name, c.athena_type()))
+        .map(|c| (c.name, c.athena_type().to_owned()))
+        .collect();
+    athena_ddl_of(table, location, &columns)
+}
+
+/// `CREATE EXTERNAL TABLE` over `location` for `columns` (name, Athena type), partitioned by
+/// `dt` with projection: shared by the lake's tables.
+pub fn athena_ddl_of(table: &str, location: &str, columns: &[(&str, String)]) -> String {
+    let location = location.trim_end_matches('/');
+    let columns = columns
+        .iter()
+        .map(|(name, kind)| format!("  `{name}` {kind}"))
         .collect::<Vec<_>>()
         .join(",\n");
     format!(
