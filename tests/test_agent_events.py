@@ -90,3 +90,56 @@ def test_a_bad_agent_event_is_dead_lettered_and_the_rest_ingested(tmp_path):
     assert "`AgentARN`" in letters[0]["detail"]
     assert "`CurrentAgentSnapshot.Contacts`" in letters[1]["detail"]
     assert letters[0]["record"] == lines[1]
+
+
+SCRIPTED = FIXTURES / "agent-events" / "scripted-day.ndjson"
+EXPECTED = FIXTURES / "expected" / "agent_activity_asia_tokyo.csv"
+ACTIVITIES = ["available_idle_s", "connecting_s", "on_contact_s", "after_contact_work_s",
+              "missed_state_s", "non_productive_s"]
+
+
+def activity_report(lake) -> str:
+    return run_ctrlake("report", "agent-activity", "--lake", lake, "--from", "2026-03-01",
+                       "--to", "2026-03-02", "--tz", "Asia/Tokyo", "--format", "csv"
+                       ).stdout.decode()
+
+
+def test_the_scripted_day_gives_the_hand_worked_activity(tmp_path):
+    lake = tmp_path / "lake"
+    ingest([SCRIPTED], lake)
+    assert activity_report(lake) == EXPECTED.read_text()
+
+
+def test_order_copies_and_heartbeats_do_not_change_the_activity(tmp_path):
+    import random
+
+    lines = SCRIPTED.read_text().splitlines()
+    variants = {
+        "shuffled": random.Random(7).sample(lines, len(lines)),
+        "every event twice, in two files": lines + lines[::-1],
+        "no heartbeats": [line for line in lines if '"EventType":"HEART_BEAT"' not in line],
+    }
+    assert len(variants["no heartbeats"]) < len(lines)
+    for name, variant in variants.items():
+        source = tmp_path / f"{len(name)}.ndjson"
+        source.write_text("\n".join(variant) + "\n")
+        lake = tmp_path / f"lake-{len(name)}"
+        ingest([source], lake)
+        assert activity_report(lake) == EXPECTED.read_text(), name
+
+
+def test_the_activities_tile_each_agents_online_time():
+    import csv
+    import io
+    from decimal import Decimal
+
+    for row in csv.DictReader(io.StringIO(EXPECTED.read_text())):
+        assert sum(Decimal(row[c]) for c in ACTIVITIES) == Decimal(row["online_s"]), row
+
+
+def test_a_lake_without_agent_events_has_no_activity_rows(tmp_path):
+    lake = tmp_path / "lake"
+    ingest(CTR_FILES, lake)
+    out = run_ctrlake("report", "agent-activity", "--lake", lake, "--date", "2026-03-02",
+                      "--tz", "Asia/Tokyo", "--format", "csv").stdout.decode()
+    assert out.splitlines() == [EXPECTED.read_text().splitlines()[0]]

@@ -106,6 +106,9 @@ enum ReportKind {
     Agents(ReportArgs),
     /// Per local interval and queue: the queue KPIs plus peak waiting at 1-second resolution.
     Intervals(IntervalReportArgs),
+    /// Per local day and agent, from the agent event stream: online time split into idle,
+    /// connecting, on contact, after-contact work, missed/error and non-productive, occupancy.
+    AgentActivity(ReportArgs),
 }
 
 #[derive(clap::Args)]
@@ -483,6 +486,11 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
             let window = report_window(&args)?;
             let engine = open_engine(&args.lake, &args.engine, false).await?;
             (engine.agent_daily(&window).await?, args.output)
+        }
+        ReportKind::AgentActivity(args) => {
+            let window = report_window(&args)?;
+            let engine = open_engine(&args.lake, &args.engine, false).await?;
+            (engine.agent_activity(&window).await?, args.output)
         }
         ReportKind::Intervals(args) => {
             let window = report_window(&args.queues.report)?;

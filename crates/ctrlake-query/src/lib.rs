@@ -227,6 +227,27 @@ impl KpiEngine {
         let table = Arc::new(table);
         ctx.register_table("ctr_raw", Arc::clone(&table) as _)?;
         ctx.register_table("contacts", Arc::new(newest::NewestVersions::new(table)))?;
+        // Agent events (agent_events/), every delivered copy; a lake without any is an empty
+        // table of the same columns.
+        let events_url = root
+            .join(&format!("{}/", ctrlake_lake::AGENT_EVENTS_TABLE))
+            .map_err(|e| QueryError::Open {
+                location: location.to_owned(),
+                message: e.to_string(),
+            })?;
+        let events_format =
+            ParquetFormat::default().with_options(ctx.state().default_table_options().parquet);
+        let events = ListingTable::try_new(
+            ListingTableConfig::new(ListingTableUrl::try_new(events_url, None)?)
+                .with_listing_options(
+                    ListingOptions::new(Arc::new(events_format))
+                        .with_file_extension(".parquet")
+                        .with_table_partition_cols(vec![("dt".to_owned(), DataType::Utf8)]),
+                )
+                .with_schema(ctrlake_model::agent_event_schema()),
+        )?
+        .with_cache(ctx.runtime_env().cache_manager.get_file_statistic_cache());
+        ctx.register_table("agent_events_raw", Arc::new(events))?;
         for function in udf::functions() {
             ctx.register_udf(function);
         }

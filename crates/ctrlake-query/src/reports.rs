@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use chrono::{Days, NaiveDate, TimeZone};
 use chrono_tz::Tz;
-use datafusion::arrow::array::{ArrayRef, Int64Array, RecordBatch, UInt64Array};
+use datafusion::arrow::array::{ArrayRef, Date32Array, Int64Array, RecordBatch, UInt64Array};
 use datafusion::arrow::compute::{concat_batches, take};
 use datafusion::arrow::datatypes::{DataType, Field, Schema};
 use datafusion::common::ScalarValue;
@@ -31,6 +31,8 @@ pub const CONTACT_CHAIN_SQL: &str = include_str!("../../../queries/contact_chain
 pub const CONTACT_CHAIN_ROOT_SQL: &str = include_str!("../../../queries/contact_chain_root.sql");
 /// The per-day, per-agent KPI SQL.
 pub const AGENT_DAILY_SQL: &str = include_str!("../../../queries/agent_daily.sql");
+/// Where agents' online time went, from the agent event stream.
+pub const AGENT_ACTIVITY_SQL: &str = include_str!("../../../queries/agent_activity.sql");
 
 /// How far after a report's last partition a callback leg is looked for (**choice**).
 pub const CALLBACK_LOOKAHEAD_DAYS: i64 = 7;
@@ -95,6 +97,19 @@ impl ReportWindow {
             ctrlake_model::timestamp::utc_date(start),
             ctrlake_model::timestamp::utc_date(end),
         )
+    }
+
+    /// Each local day of the window with its first instant and the next day's, in epoch
+    /// milliseconds (23 or 25 hours apart on a daylight-saving change).
+    pub fn local_days(&self) -> Vec<(NaiveDate, i64, i64)> {
+        self.from
+            .iter_days()
+            .take_while(|day| *day <= self.to)
+            .map(|day| {
+                let next = day.succ_opt().unwrap_or(day);
+                (day, self.start_of(day), self.start_of(next))
+            })
+            .collect()
     }
 
     /// Epoch milliseconds of the first instant of the window and of the day after it.
@@ -292,6 +307,40 @@ impl KpiEngine {
         self.single_batch(AGENT_DAILY_SQL, &window.params()).await
     }
 
+    /// `report agent-activity`: where each agent's online time went, per local day.
+    pub async fn agent_activity(&self, window: &ReportWindow) -> Result<RecordBatch, QueryError> {
+        self.set_local_days(window)?;
+        self.single_batch(AGENT_ACTIVITY_SQL, &agent_activity_params(window))
+            .await
+    }
+
+    /// Registers `local_days(date, start_ms, end_ms)`: the window's local days.
+    fn set_local_days(&self, window: &ReportWindow) -> Result<(), QueryError> {
+        let days = window.local_days();
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("date", DataType::Date32, false),
+            Field::new("start_ms", DataType::Int64, false),
+            Field::new("end_ms", DataType::Int64, false),
+        ]));
+        let epoch = NaiveDate::from_ymd_opt(1970, 1, 1).unwrap_or_default();
+        let dates: Vec<i32> = days
+            .iter()
+            .map(|(day, _, _)| i32::try_from((*day - epoch).num_days()).unwrap_or_default())
+            .collect();
+        let batch = RecordBatch::try_new(
+            schema.clone(),
+            vec![
+                Arc::new(Date32Array::from(dates)) as ArrayRef,
+                Arc::new(Int64Array::from_iter_values(days.iter().map(|d| d.1))),
+                Arc::new(Int64Array::from_iter_values(days.iter().map(|d| d.2))),
+            ],
+        )?;
+        let table = MemTable::try_new(schema, vec![vec![batch]])?;
+        self.ctx.deregister_table("local_days")?;
+        self.ctx.register_table("local_days", Arc::new(table))?;
+        Ok(())
+    }
+
     /// Registers one view per KPI query for ad-hoc SQL: `queue_daily`, `queue_intervals` and
     /// `agent_daily` are the report files with their parameters bound to `views` (replacing
     /// views registered before). The queue views keep one row per service-level threshold
@@ -326,6 +375,19 @@ fn queue_daily_params(
         "sl_inclusive",
         ScalarValue::Boolean(Some(options.inclusive)),
     ));
+    params
+}
+
+/// The parameters of `agent_activity.sql`: the window's, and the partition after its last (a
+/// span that begins in the window can end the next day).
+fn agent_activity_params(window: &ReportWindow) -> Vec<(&'static str, ScalarValue)> {
+    let (_, dt_to) = window.partitions();
+    let after = NaiveDate::parse_from_str(&dt_to, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.succ_opt())
+        .map_or(dt_to, |d| d.format("%Y-%m-%d").to_string());
+    let mut params = window.params();
+    params.push(("events_dt_to", ScalarValue::Utf8(Some(after))));
     params
 }
 

@@ -1,0 +1,251 @@
+-- agent_activity: where every online second of an agent went, per local day and agent, from
+-- the agent event stream (../shared agent-events.md), and the spans it is built from.
+--
+-- Durations come from the snapshots' StartTimestamp / StateStartTimestamp, never from the gaps
+-- between events, and every event counts once (EventId), so the result does not depend on the
+-- order events arrived in, on redeliveries, or on heartbeats (which repeat what is known):
+-- - Status spans: every status start an agent's snapshots show (the current snapshot of every
+--   event, the previous snapshot of every event but a heartbeat, whose previous snapshot AWS's
+--   own sample contradicts) begins a span that ends where the agent's next status begins. The
+--   last known status lasts until the agent's last event (a heartbeat says it still holds).
+--   A status without a Type (AWS's older examples) is ROUTABLE when named Available, OFFLINE
+--   when named Offline, CUSTOM otherwise (choice).
+-- - Contact state spans: every (contact, state start) the snapshots show begins a span that
+--   ends at the contact's next state start; its last state ends when the contact leaves the
+--   agent: at the first event (not a heartbeat) whose previous snapshot holds the contact and
+--   whose current one does not, else at the agent's next event after the contact was last
+--   seen, else when it was last seen.
+-- - Activities tile each agent's online time (any status but OFFLINE): at each instant the
+--   agent's contacts and status decide one activity, in Connect's "Agent Activity" priority
+--   (real-time metrics: Error > Missed > Rejected > On contact > ACW > Incoming > custom status
+--   > Available):
+--     missed_state        a contact MISSED, REJECTED or ERROR: the agent is not routable until
+--                         the contact is cleared (Connect's "Error status time" is the ERROR part)
+--     on_contact          a contact CONNECTED, CONNECTED_ONHOLD or PAUSED
+--     after_contact_work  a contact ENDED (Connect starts ACW there)
+--     connecting          a contact CONNECTING, INCOMING or PENDING (offered, ringing; queued
+--                         callbacks)
+--     non_productive      a CUSTOM status and no contact (Connect's Non-Productive Time also
+--                         counts custom-status time while on a contact: choice)
+--     available_idle      ROUTABLE and no contact (Connect's "Agent idle time" also counts
+--                         time with only ERROR contacts: here that is missed_state)
+--   A contact in a state none of these names (a state added after this was written) counts
+--   as on_contact: the agent is busy with it (choice).
+-- - A span crossing local midnight is split there; each part counts on its own local day.
+--
+-- Columns: online_s = the sum of the activity columns (they tile it exactly);
+-- occupancy_pct = 100 x (on_contact + ACW) / (on_contact + ACW + available_idle), Connect's
+-- occupancy (it ignores concurrency); contacts_connected = distinct contacts that reached
+-- CONNECTED that local day; offers_missed = distinct (contact, MISSED/REJECTED state start):
+-- offers this agent did not take (Connect's "Agent non-response", which counts per offer).
+-- Seconds are exact to the millisecond (3 decimals).
+--
+-- Parameters: $tz, $from_date, $to_date, $dt_scan_from (the partition before the window's
+-- first), $events_dt_to (the partition after the window's last: a span that begins in the
+-- window may end the next day). Table local_days(date, start_ms, end_ms): the window's local
+-- days as epoch-millisecond ranges.
+WITH events AS (
+    -- One row per EventId: copies of a delivery (redeliveries, replays) count once.
+    SELECT *
+    FROM (
+        SELECT e.*,
+               CAST(e.event_timestamp AS BIGINT) AS at_ms,
+               row_number() OVER (PARTITION BY e.event_id
+                                  ORDER BY e.source_uri, e.source_offset, e.source_sequence_number) AS copy
+        FROM agent_events_raw e
+        WHERE e.dt BETWEEN $dt_scan_from AND $events_dt_to
+    ) numbered
+    WHERE copy = 1
+),
+agents AS (
+    SELECT agent_arn,
+           first_value(agent_username ORDER BY at_ms DESC, event_id DESC) AS agent,
+           max(at_ms) AS last_event_ms
+    FROM events
+    GROUP BY agent_arn
+),
+status_seen AS (
+    SELECT agent_arn, CAST(status_start_timestamp AS BIGINT) AS start_ms,
+           status_name AS name, status_type AS type, at_ms
+    FROM events
+    WHERE status_start_timestamp IS NOT NULL
+    UNION ALL
+    SELECT agent_arn, CAST(previous_status_start_timestamp AS BIGINT),
+           previous_status_name, previous_status_type, at_ms
+    FROM events
+    WHERE previous_status_start_timestamp IS NOT NULL AND event_type <> 'HEART_BEAT'
+),
+status_starts AS (
+    SELECT agent_arn, start_ms,
+           first_value(name ORDER BY at_ms DESC) AS name,
+           first_value(type ORDER BY at_ms DESC) AS type
+    FROM status_seen
+    GROUP BY agent_arn, start_ms
+),
+status_spans AS (
+    SELECT s.agent_arn, s.start_ms,
+           coalesce(lead(s.start_ms) OVER (PARTITION BY s.agent_arn ORDER BY s.start_ms),
+                    greatest(a.last_event_ms, s.start_ms)) AS end_ms,
+           s.name,
+           coalesce(s.type, CASE s.name WHEN 'Available' THEN 'ROUTABLE'
+                                        WHEN 'Offline' THEN 'OFFLINE'
+                                        ELSE 'CUSTOM' END) AS type
+    FROM status_starts s
+    JOIN agents a ON a.agent_arn = s.agent_arn
+),
+current_contacts AS (
+    SELECT event_id, agent_arn, at_ms,
+           c['contact_id'] AS contact_id, c['state'] AS state,
+           CAST(c['state_start_timestamp'] AS BIGINT) AS start_ms
+    FROM (SELECT event_id, agent_arn, at_ms, unnest(contacts) AS c FROM events) u
+),
+previous_contacts AS (
+    SELECT event_id, agent_arn, at_ms,
+           c['contact_id'] AS contact_id, c['state'] AS state,
+           CAST(c['state_start_timestamp'] AS BIGINT) AS start_ms
+    FROM (SELECT event_id, agent_arn, at_ms, unnest(previous_contacts) AS c
+          FROM events WHERE event_type <> 'HEART_BEAT') u
+),
+contact_state_starts AS (
+    SELECT agent_arn, contact_id, start_ms,
+           first_value(state ORDER BY at_ms DESC) AS state
+    FROM (SELECT agent_arn, contact_id, start_ms, state, at_ms FROM current_contacts
+          UNION ALL
+          SELECT agent_arn, contact_id, start_ms, state, at_ms FROM previous_contacts) seen
+    WHERE contact_id IS NOT NULL AND start_ms IS NOT NULL
+    GROUP BY agent_arn, contact_id, start_ms
+),
+-- When each contact left the agent (see the header).
+left_seen AS (
+    SELECT p.agent_arn, p.contact_id, min(p.at_ms) AS left_ms
+    FROM previous_contacts p
+    WHERE NOT EXISTS (SELECT 1 FROM current_contacts c
+                      WHERE c.event_id = p.event_id AND c.contact_id = p.contact_id)
+    GROUP BY p.agent_arn, p.contact_id
+),
+agent_times AS (
+    SELECT agent_arn, at_ms,
+           lead(at_ms) OVER (PARTITION BY agent_arn ORDER BY at_ms) AS next_ms
+    FROM (SELECT DISTINCT agent_arn, at_ms FROM events) t
+),
+last_seen AS (
+    SELECT c.agent_arn, c.contact_id, max(c.at_ms) AS seen_ms
+    FROM current_contacts c
+    GROUP BY c.agent_arn, c.contact_id
+),
+contact_ends AS (
+    SELECT s.agent_arn, s.contact_id,
+           coalesce(l.left_ms, t.next_ms, s.seen_ms) AS end_ms
+    FROM last_seen s
+    LEFT JOIN left_seen l ON l.agent_arn = s.agent_arn AND l.contact_id = s.contact_id
+    LEFT JOIN agent_times t ON t.agent_arn = s.agent_arn AND t.at_ms = s.seen_ms
+    UNION ALL
+    -- Contacts only a previous snapshot shows (an offer that failed between two events).
+    SELECT l.agent_arn, l.contact_id, l.left_ms
+    FROM left_seen l
+    WHERE NOT EXISTS (SELECT 1 FROM last_seen s
+                      WHERE s.agent_arn = l.agent_arn AND s.contact_id = l.contact_id)
+),
+contact_spans AS (
+    SELECT s.agent_arn, s.contact_id, s.state, s.start_ms,
+           coalesce(lead(s.start_ms) OVER (PARTITION BY s.agent_arn, s.contact_id ORDER BY s.start_ms),
+                    greatest(e.end_ms, s.start_ms)) AS end_ms
+    FROM contact_state_starts s
+    JOIN contact_ends e ON e.agent_arn = s.agent_arn AND e.contact_id = s.contact_id
+),
+boundaries AS (
+    SELECT agent_arn, start_ms AS t FROM status_spans
+    UNION SELECT agent_arn, end_ms FROM status_spans
+    UNION SELECT agent_arn, start_ms FROM contact_spans
+    UNION SELECT agent_arn, end_ms FROM contact_spans
+    UNION SELECT a.agent_arn, d.start_ms FROM agents a CROSS JOIN local_days d
+    UNION SELECT a.agent_arn, d.end_ms FROM agents a CROSS JOIN local_days d
+),
+segments AS (
+    SELECT agent_arn, t AS start_ms,
+           lead(t) OVER (PARTITION BY agent_arn ORDER BY t) AS end_ms
+    FROM boundaries
+),
+segment_status AS (
+    SELECT g.agent_arn, g.start_ms, g.end_ms, st.type
+    FROM segments g
+    JOIN status_spans st
+      ON st.agent_arn = g.agent_arn AND st.start_ms <= g.start_ms AND g.start_ms < st.end_ms
+    WHERE g.end_ms IS NOT NULL AND st.type <> 'OFFLINE'
+),
+segment_contacts AS (
+    SELECT g.agent_arn, g.start_ms,
+           max(CASE WHEN c.state IN ('MISSED', 'REJECTED', 'ERROR') THEN 1 ELSE 0 END) AS missed,
+           max(CASE WHEN c.state IN ('CONNECTED', 'CONNECTED_ONHOLD', 'PAUSED') THEN 1 ELSE 0 END) AS connected,
+           max(CASE WHEN c.state = 'ENDED' THEN 1 ELSE 0 END) AS ended,
+           max(CASE WHEN c.state IN ('CONNECTING', 'INCOMING', 'PENDING') THEN 1 ELSE 0 END) AS connecting,
+           count(*) AS contacts
+    FROM segment_status g
+    JOIN contact_spans c
+      ON c.agent_arn = g.agent_arn AND c.start_ms <= g.start_ms AND g.start_ms < c.end_ms
+    GROUP BY g.agent_arn, g.start_ms
+),
+activities AS (
+    SELECT s.agent_arn, s.start_ms, s.end_ms,
+           CASE WHEN c.missed = 1 THEN 'missed_state'
+                WHEN c.connected = 1 THEN 'on_contact'
+                WHEN c.ended = 1 THEN 'after_contact_work'
+                WHEN c.connecting = 1 THEN 'connecting'
+                WHEN s.type = 'CUSTOM' THEN 'non_productive'
+                WHEN coalesce(c.contacts, 0) = 0 THEN 'available_idle'
+                ELSE 'on_contact'
+           END AS activity
+    FROM segment_status s
+    LEFT JOIN segment_contacts c ON c.agent_arn = s.agent_arn AND c.start_ms = s.start_ms
+),
+-- Every segment lies within one local day (each day's start is a boundary).
+per_day AS (
+    SELECT d.date, a.agent_arn, a.activity, a.end_ms - a.start_ms AS ms
+    FROM activities a
+    JOIN local_days d ON d.start_ms <= a.start_ms AND a.start_ms < d.end_ms
+),
+totals AS (
+    SELECT date, agent_arn,
+           sum(ms) AS online_ms,
+           sum(CASE WHEN activity = 'available_idle' THEN ms ELSE 0 END) AS idle_ms,
+           sum(CASE WHEN activity = 'connecting' THEN ms ELSE 0 END) AS connecting_ms,
+           sum(CASE WHEN activity = 'on_contact' THEN ms ELSE 0 END) AS on_contact_ms,
+           sum(CASE WHEN activity = 'after_contact_work' THEN ms ELSE 0 END) AS acw_ms,
+           sum(CASE WHEN activity = 'missed_state' THEN ms ELSE 0 END) AS missed_ms,
+           sum(CASE WHEN activity = 'non_productive' THEN ms ELSE 0 END) AS non_productive_ms
+    FROM per_day
+    GROUP BY date, agent_arn
+),
+connected AS (
+    SELECT d.date, s.agent_arn, count(DISTINCT s.contact_id) AS contacts_connected
+    FROM contact_state_starts s
+    JOIN local_days d ON d.start_ms <= s.start_ms AND s.start_ms < d.end_ms
+    WHERE s.state = 'CONNECTED'
+    GROUP BY d.date, s.agent_arn
+),
+missed AS (
+    SELECT d.date, s.agent_arn, count(*) AS offers_missed
+    FROM contact_state_starts s
+    JOIN local_days d ON d.start_ms <= s.start_ms AND s.start_ms < d.end_ms
+    WHERE s.state IN ('MISSED', 'REJECTED')
+    GROUP BY d.date, s.agent_arn
+)
+SELECT t.date,
+       a.agent,
+       CAST(t.online_ms / 1000.0 AS DECIMAL(18, 3)) AS online_s,
+       CAST(t.idle_ms / 1000.0 AS DECIMAL(18, 3)) AS available_idle_s,
+       CAST(t.connecting_ms / 1000.0 AS DECIMAL(18, 3)) AS connecting_s,
+       CAST(t.on_contact_ms / 1000.0 AS DECIMAL(18, 3)) AS on_contact_s,
+       CAST(t.acw_ms / 1000.0 AS DECIMAL(18, 3)) AS after_contact_work_s,
+       CAST(t.missed_ms / 1000.0 AS DECIMAL(18, 3)) AS missed_state_s,
+       CAST(t.non_productive_ms / 1000.0 AS DECIMAL(18, 3)) AS non_productive_s,
+       CAST(round(100.0 * (t.on_contact_ms + t.acw_ms)
+                  / nullif(t.on_contact_ms + t.acw_ms + t.idle_ms, 0), 3) AS DECIMAL(10, 3)) AS occupancy_pct,
+       coalesce(c.contacts_connected, 0) AS contacts_connected,
+       coalesce(m.offers_missed, 0) AS offers_missed
+FROM totals t
+JOIN agents a ON a.agent_arn = t.agent_arn
+LEFT JOIN connected c ON c.date = t.date AND c.agent_arn = t.agent_arn
+LEFT JOIN missed m ON m.date = t.date AND m.agent_arn = t.agent_arn
+WHERE t.date BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
+ORDER BY t.date, a.agent
