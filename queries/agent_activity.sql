@@ -37,8 +37,14 @@
 -- occupancy_pct = 100 x (on_contact + ACW) / (on_contact + ACW + available_idle), Connect's
 -- occupancy (it ignores concurrency); contacts_connected = distinct contacts that reached
 -- CONNECTED that local day; offers_missed = distinct (contact, MISSED/REJECTED state start):
--- offers this agent did not take (Connect's "Agent non-response", which counts per offer).
--- Seconds are exact to the millisecond (3 decimals).
+-- offers this agent did not take (Connect's "Agent non-response", which counts per offer);
+-- phantom_available_s = seconds of available_idle while at least one contact waited (a CTR's
+-- [Queue.EnqueueTimestamp, Queue.DequeueTimestamp), matched by queue ARN) in one of the
+-- agent's inbound queues (the routing profile of the agent's latest event), on a channel that
+-- queue routes and the profile has slots for (idle, every slot is free): "looked Available
+-- while callers waited". No Connect metric; retrospective: a CTR arrives after its contact,
+-- so today's figure grows as CTRs come in, and the routing profile's per-queue delays (not in
+-- the stream) can explain part of it. Seconds are exact to the millisecond (3 decimals).
 --
 -- Parameters: $tz, $from_date, $to_date, $dt_scan_from (the partition before the window's
 -- first), $events_dt_to (the partition after the window's last: a span that begins in the
@@ -160,6 +166,9 @@ boundaries AS (
     UNION SELECT agent_arn, end_ms FROM contact_spans
     UNION SELECT a.agent_arn, d.start_ms FROM agents a CROSS JOIN local_days d
     UNION SELECT a.agent_arn, d.end_ms FROM agents a CROSS JOIN local_days d
+    -- Events split segments too (nothing changes in the sums): a segment then has one
+    -- routing profile, for phantom_available_s.
+    UNION SELECT agent_arn, at_ms FROM events
 ),
 segments AS (
     SELECT agent_arn, t AS start_ms,
@@ -216,6 +225,81 @@ totals AS (
     FROM per_day
     GROUP BY date, agent_arn
 ),
+-- phantom_available_s: idle while a contact waited in one of the agent's inbound queues on a
+-- channel the queue routes and the routing profile has slots for.
+configs AS (
+    SELECT agent_arn, at_ms,
+           lead(at_ms) OVER (PARTITION BY agent_arn ORDER BY at_ms, event_id) AS next_ms,
+           inbound_queues, concurrency
+    FROM events
+),
+idle_configs AS (
+    SELECT a.agent_arn, a.start_ms, a.end_ms, c.inbound_queues, c.concurrency
+    FROM activities a
+    JOIN configs c
+      ON c.agent_arn = a.agent_arn AND c.at_ms <= a.start_ms
+     AND (c.next_ms IS NULL OR a.start_ms < c.next_ms)
+    WHERE a.activity = 'available_idle'
+),
+idle_queues AS (
+    SELECT agent_arn, start_ms, end_ms, concurrency IS NULL AS no_slots,
+           q['arn'] AS queue_arn, unnest(q['channels']) AS channel
+    FROM (SELECT agent_arn, start_ms, end_ms, concurrency, unnest(inbound_queues) AS q
+          FROM idle_configs) u
+),
+idle_slots AS (
+    SELECT agent_arn, start_ms, s['channel'] AS channel
+    FROM (SELECT agent_arn, start_ms, unnest(concurrency) AS s FROM idle_configs) u
+    WHERE s['maximum_slots'] > 0
+),
+eligible AS (
+    SELECT q.agent_arn, q.start_ms, q.end_ms, q.queue_arn, q.channel
+    FROM idle_queues q
+    LEFT JOIN idle_slots s
+      ON s.agent_arn = q.agent_arn AND s.start_ms = q.start_ms AND s.channel = q.channel
+    WHERE s.channel IS NOT NULL OR q.no_slots
+),
+waits AS (
+    SELECT queue_arn, channel,
+           CAST(queue_enqueue_timestamp AS BIGINT) AS wait_start,
+           CAST(queue_dequeue_timestamp AS BIGINT) AS wait_end
+    FROM contacts
+    WHERE dt BETWEEN $dt_scan_from AND $events_dt_to
+      AND queue_arn IS NOT NULL
+      AND queue_enqueue_timestamp IS NOT NULL
+      AND queue_dequeue_timestamp IS NOT NULL
+),
+waited AS (
+    SELECT DISTINCT e.agent_arn, e.start_ms AS segment,
+           greatest(e.start_ms, w.wait_start) AS from_ms,
+           least(e.end_ms, w.wait_end) AS to_ms
+    FROM eligible e
+    JOIN waits w
+      ON w.queue_arn = e.queue_arn AND w.channel = e.channel
+     AND w.wait_start < e.end_ms AND w.wait_end > e.start_ms
+),
+-- Overlapping waits count once: merge them into islands per segment.
+waited_ordered AS (
+    SELECT agent_arn, segment, from_ms, to_ms,
+           max(to_ms) OVER (PARTITION BY agent_arn, segment ORDER BY from_ms, to_ms
+                            ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reached_ms
+    FROM waited
+),
+waited_islands AS (
+    SELECT agent_arn, segment, from_ms, to_ms,
+           sum(CASE WHEN reached_ms IS NULL OR from_ms > reached_ms THEN 1 ELSE 0 END)
+               OVER (PARTITION BY agent_arn, segment ORDER BY from_ms, to_ms
+                     ROWS UNBOUNDED PRECEDING) AS island
+    FROM waited_ordered
+),
+phantom AS (
+    SELECT d.date, i.agent_arn, sum(i.to_ms - i.from_ms) AS phantom_ms
+    FROM (SELECT agent_arn, segment, island, min(from_ms) AS from_ms, max(to_ms) AS to_ms
+          FROM waited_islands
+          GROUP BY agent_arn, segment, island) i
+    JOIN local_days d ON d.start_ms <= i.segment AND i.segment < d.end_ms
+    GROUP BY d.date, i.agent_arn
+),
 connected AS (
     SELECT d.date, s.agent_arn, count(DISTINCT s.contact_id) AS contacts_connected
     FROM contact_state_starts s
@@ -242,10 +326,12 @@ SELECT t.date,
        CAST(round(100.0 * (t.on_contact_ms + t.acw_ms)
                   / nullif(t.on_contact_ms + t.acw_ms + t.idle_ms, 0), 3) AS DECIMAL(10, 3)) AS occupancy_pct,
        coalesce(c.contacts_connected, 0) AS contacts_connected,
-       coalesce(m.offers_missed, 0) AS offers_missed
+       coalesce(m.offers_missed, 0) AS offers_missed,
+       CAST(coalesce(p.phantom_ms, 0) / 1000.0 AS DECIMAL(18, 3)) AS phantom_available_s
 FROM totals t
 JOIN agents a ON a.agent_arn = t.agent_arn
 LEFT JOIN connected c ON c.date = t.date AND c.agent_arn = t.agent_arn
 LEFT JOIN missed m ON m.date = t.date AND m.agent_arn = t.agent_arn
+LEFT JOIN phantom p ON p.date = t.date AND p.agent_arn = t.agent_arn
 WHERE t.date BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
 ORDER BY t.date, a.agent

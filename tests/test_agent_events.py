@@ -93,6 +93,7 @@ def test_a_bad_agent_event_is_dead_lettered_and_the_rest_ingested(tmp_path):
 
 
 SCRIPTED = FIXTURES / "agent-events" / "scripted-day.ndjson"
+WAITING = FIXTURES / "agent-events" / "scripted-day-ctr.ndjson"
 EXPECTED = FIXTURES / "expected" / "agent_activity_asia_tokyo.csv"
 ACTIVITIES = ["available_idle_s", "connecting_s", "on_contact_s", "after_contact_work_s",
               "missed_state_s", "non_productive_s"]
@@ -106,7 +107,7 @@ def activity_report(lake) -> str:
 
 def test_the_scripted_day_gives_the_hand_worked_activity(tmp_path):
     lake = tmp_path / "lake"
-    ingest([SCRIPTED], lake)
+    ingest([SCRIPTED, WAITING], lake)
     assert activity_report(lake) == EXPECTED.read_text()
 
 
@@ -124,7 +125,7 @@ def test_order_copies_and_heartbeats_do_not_change_the_activity(tmp_path):
         source = tmp_path / f"{len(name)}.ndjson"
         source.write_text("\n".join(variant) + "\n")
         lake = tmp_path / f"lake-{len(name)}"
-        ingest([source], lake)
+        ingest([source, WAITING], lake)
         assert activity_report(lake) == EXPECTED.read_text(), name
 
 
