@@ -70,21 +70,23 @@ agents AS (
     FROM events
     GROUP BY agent_arn
 ),
+-- What the snapshots say of each status start: the latest event's word, and within one event
+-- its current snapshot's over its previous one's.
 status_seen AS (
     SELECT agent_arn, CAST(status_start_timestamp AS BIGINT) AS start_ms,
-           status_name AS name, status_type AS type, at_ms
+           status_name AS name, status_type AS type, at_ms, 1 AS current
     FROM events
     WHERE status_start_timestamp IS NOT NULL
     UNION ALL
     SELECT agent_arn, CAST(previous_status_start_timestamp AS BIGINT),
-           previous_status_name, previous_status_type, at_ms
+           previous_status_name, previous_status_type, at_ms, 0
     FROM events
     WHERE previous_status_start_timestamp IS NOT NULL AND event_type <> 'HEART_BEAT'
 ),
 status_starts AS (
     SELECT agent_arn, start_ms,
-           first_value(name ORDER BY at_ms DESC) AS name,
-           first_value(type ORDER BY at_ms DESC) AS type
+           first_value(name ORDER BY at_ms DESC, current DESC) AS name,
+           first_value(type ORDER BY at_ms DESC, current DESC) AS type
     FROM status_seen
     GROUP BY agent_arn, start_ms
 ),
@@ -114,10 +116,11 @@ previous_contacts AS (
 ),
 contact_state_starts AS (
     SELECT agent_arn, contact_id, start_ms,
-           first_value(state ORDER BY at_ms DESC) AS state
-    FROM (SELECT agent_arn, contact_id, start_ms, state, at_ms FROM current_contacts
+           first_value(state ORDER BY at_ms DESC, current DESC) AS state
+    FROM (SELECT agent_arn, contact_id, start_ms, state, at_ms, 1 AS current
+          FROM current_contacts
           UNION ALL
-          SELECT agent_arn, contact_id, start_ms, state, at_ms FROM previous_contacts) seen
+          SELECT agent_arn, contact_id, start_ms, state, at_ms, 0 FROM previous_contacts) seen
     WHERE contact_id IS NOT NULL AND start_ms IS NOT NULL
     GROUP BY agent_arn, contact_id, start_ms
 ),

@@ -4,11 +4,14 @@ their bytes."""
 
 from __future__ import annotations
 
+import datetime
 import json
+from decimal import Decimal
 
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as ds
+import pytest
 
 from conftest import CTR_FILES, FIXTURES, ingest, read_dead_letters, run_ctrlake
 
@@ -144,3 +147,132 @@ def test_a_lake_without_agent_events_has_no_activity_rows(tmp_path):
     out = run_ctrlake("report", "agent-activity", "--lake", lake, "--date", "2026-03-02",
                       "--tz", "Asia/Tokyo", "--format", "csv").stdout.decode()
     assert out.splitlines() == [EXPECTED.read_text().splitlines()[0]]
+
+
+def random_day(seed: int) -> tuple[list[dict], list[dict]]:
+    """A random day of a few agents built with the scripted day's agent model: calls, chats
+    that overlap, missed and failed offers, breaks, profile changes, heartbeats (some with
+    AWS's self-contradicting previous snapshot), times with milliseconds, one agent across
+    midnight (Tokyo), and contacts waiting in the queues meanwhile."""
+    import random
+    import sys
+
+    sys.path.insert(0, str(FIXTURES / "agent-events"))
+    from make_scripted_day import INSTANCE, SALES, SUPPORT, Agent
+
+    rng = random.Random(seed)
+    day_start = 1772377200000  # 2026-03-02T00:00:00+09:00
+
+    def stamp(at_ms: int) -> str:
+        return datetime.datetime.fromtimestamp(at_ms / 1000, datetime.timezone.utc).strftime(
+            "%Y-%m-%dT%H:%M:%S.") + f"{at_ms % 1000:03d}Z"
+
+    events, ctrs = [], []
+    for n in range(rng.randint(2, 4)):
+        agent = Agent(f"agent{n}.seed{seed}")
+        t = day_start + (rng.randint(-40, -5) if n == 0 else rng.randint(480, 600)) * 60_000
+        t += rng.randint(0, 999)
+        agent.set_status("LOGIN", stamp(t), "Offline")
+        t += rng.randint(5_000, 90_000)
+        agent.set_status("STATE_CHANGE", stamp(t), "Available")
+        serial = 0
+
+        def gap(low=2_000, high=300_000):
+            nonlocal t
+            t += rng.randint(low, high)
+            return stamp(t)
+
+        for _ in range(rng.randint(6, 14)):
+            action = rng.choice(["call", "chats", "missed", "error", "break", "profile",
+                                 "heartbeats"])
+            serial += 1
+            cid = f"s{seed}-a{n}-{serial}"
+            if action == "call":
+                agent.contact(gap(), cid, "CONNECTING")
+                agent.contact(gap(1_000, 20_000), cid, "CONNECTED")
+                if rng.random() < 0.5:
+                    agent.contact(gap(), cid, "CONNECTED_ONHOLD")
+                    agent.contact(gap(), cid, "CONNECTED")
+                agent.contact(gap(), cid, "ENDED")
+                agent.leave(gap(1_000, 90_000), cid)
+            elif action == "chats":
+                other = cid + "b"
+                agent.contact(gap(), cid, "CONNECTING", "CHAT")
+                agent.contact(gap(500, 9_000), cid, "CONNECTED", "CHAT")
+                agent.contact(gap(), other, "CONNECTING", "CHAT")
+                agent.contact(gap(500, 9_000), other, "CONNECTED", "CHAT")
+                agent.contact(gap(), cid, "ENDED", "CHAT")
+                agent.leave(gap(500, 60_000), cid)
+                agent.contact(gap(), other, "ENDED", "CHAT")
+                agent.leave(gap(500, 60_000), other)
+            elif action == "missed":
+                agent.contact(gap(), cid, "CONNECTING")
+                agent.contact(gap(5_000, 20_000), cid, "MISSED")
+                at = gap(5_000, 200_000)
+
+                def cleared(at=at, cid=cid):
+                    agent.status = ("Available", at)
+                    agent.contacts.pop(cid)
+                agent.emit("STATE_CHANGE", at, cleared)
+            elif action == "error":
+                agent.contact(gap(), cid, "CONNECTING")
+                agent.contact(gap(1_000, 10_000), cid, "ERROR")
+                agent.leave(gap(1_000, 60_000), cid)
+            elif action == "break":
+                agent.set_status("STATE_CHANGE", gap(), "Break")
+                agent.set_status("STATE_CHANGE", gap(60_000, 900_000), "Available")
+            elif action == "profile":
+                profile = "Sales" if agent.profile == "Support" else "Support"
+                agent.emit("STATE_CHANGE", gap(), lambda p=profile: setattr(agent, "profile", p))
+            else:
+                for _ in range(rng.randint(1, 3)):
+                    agent.heartbeat(gap(120_000, 120_000))
+                    if rng.random() < 0.5:  # AWS's sample: a previous snapshot saying Offline
+                        previous = agent.events[-1]["PreviousAgentSnapshot"]
+                        previous["AgentStatus"] = dict(previous["AgentStatus"], Name="Offline",
+                                                       Type="OFFLINE")
+        agent.set_status("LOGOUT", gap(), "Offline")
+        if rng.random() < 0.5:
+            agent.heartbeat(gap(60_000, 600_000))
+        events.extend(agent.events)
+    for i in range(rng.randint(10, 25)):
+        start = day_start + rng.randint(-60, 16 * 60) * 60_000 + rng.randint(0, 59_999)
+        end = start + rng.randint(1_000, 600_000)
+        queue = rng.choice([SUPPORT, SALES])
+        ctrs.append({
+            "ContactId": f"w{seed}-{i}", "Channel": rng.choice(["VOICE", "CHAT"]),
+            "InitiationMethod": "INBOUND", "InitiationTimestamp": stamp(start),
+            "LastUpdateTimestamp": stamp(end), "DisconnectTimestamp": stamp(end),
+            "Queue": {"ARN": queue["ARN"], "Name": queue["Name"], "EnqueueTimestamp": stamp(start),
+                      "DequeueTimestamp": stamp(end), "Duration": (end - start) // 1000}})
+    assert INSTANCE in events[0]["AgentARN"]
+    return events, ctrs
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_agent_activity_equals_an_independent_implementation(tmp_path, seed):
+    import csv
+    import io
+    import random
+
+    from agent_activity_reference import activity_report as reference
+
+    events, ctrs = random_day(seed)
+    lines = [json.dumps(e, separators=(",", ":")) for e in events]
+    delivered = random.Random(seed).sample(lines, len(lines)) + lines[: len(lines) // 5]
+    source = tmp_path / "events.ndjson"
+    source.write_text("\n".join(delivered) + "\n")
+    waiting = tmp_path / "ctr.ndjson"
+    waiting.write_text("".join(json.dumps(c) + "\n" for c in ctrs))
+    lake = tmp_path / "lake"
+    ingest([source, waiting], lake)
+    for tz in ("Asia/Tokyo", "UTC"):
+        report = list(csv.DictReader(io.StringIO(run_ctrlake(
+            "report", "agent-activity", "--lake", lake, "--from", "2026-03-01", "--to",
+            "2026-03-02", "--tz", tz, "--format", "csv").stdout.decode())))
+        expected = reference(events, ctrs, tz, datetime.date(2026, 3, 1),
+                             datetime.date(2026, 3, 2))
+        assert report, "the day has activity"
+        assert report == expected, (seed, tz)
+        for row in report:
+            assert sum(Decimal(row[c]) for c in ACTIVITIES) == Decimal(row["online_s"]), row
