@@ -276,3 +276,33 @@ def test_agent_activity_equals_an_independent_implementation(tmp_path, seed):
         assert report == expected, (seed, tz)
         for row in report:
             assert sum(Decimal(row[c]) for c in ACTIVITIES) == Decimal(row["online_s"]), row
+
+
+def test_generated_agent_events_agree_with_the_generated_ctrs(tmp_path):
+    # `gen --agent-events` writes what the agents' side of the same contacts looks like: every
+    # contact an agent handled (report agents) was connected to them (report agent-activity).
+    import csv
+    import io
+
+    ctr, events = tmp_path / "ctr.ndjson", tmp_path / "agents.ndjson"
+    run_ctrlake("gen", "--contacts", "400", "--days", "1", "--start", "2026-03-02",
+                "--out", ctr, "--agent-events", events)
+    again = tmp_path / "again.ndjson"
+    run_ctrlake("gen", "--contacts", "400", "--days", "1", "--start", "2026-03-02",
+                "--out", tmp_path / "ctr2.ndjson", "--agent-events", again)
+    assert events.read_bytes() == again.read_bytes(), "deterministic"
+    lake = tmp_path / "lake"
+    summary = ingest([ctr, events], lake)
+    assert summary["records dead-lettered"] == 0
+    args = ["--lake", lake, "--date", "2026-03-02", "--tz", "Asia/Tokyo", "--format", "csv"]
+    handled = {(r["date"], r["agent"]): r["contacts_handled"] for r in csv.DictReader(io.StringIO(
+        run_ctrlake("report", "agents", *args).stdout.decode()))}
+    activity = list(csv.DictReader(io.StringIO(
+        run_ctrlake("report", "agent-activity", *args).stdout.decode())))
+    assert len(handled) > 20
+    assert {(r["date"], r["agent"]): r["contacts_connected"] for r in activity
+            if r["contacts_connected"] != "0"} == handled
+    for row in activity:
+        assert sum(Decimal(row[c]) for c in ACTIVITIES) == Decimal(row["online_s"]), row
+    types = {json.loads(line)["EventType"] for line in events.read_text().splitlines()}
+    assert types == {"LOGIN", "STATE_CHANGE", "HEART_BEAT", "LOGOUT"}

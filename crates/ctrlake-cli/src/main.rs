@@ -341,6 +341,11 @@ struct GenArgs {
     /// Output file (default: stdout).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Also write the agent event stream that goes with the CTRs to this file (same format):
+    /// logins, statuses, breaks, each handled contact ringing, connected, on hold, in ACW,
+    /// missed offers, heartbeats.
+    #[arg(long, value_name = "FILE")]
+    agent_events: Option<PathBuf>,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -902,6 +907,22 @@ fn generate(args: GenArgs) -> Result<()> {
         "generated {} contacts as {} records ({} bytes of JSON) into {target}",
         summary.contacts, summary.records, summary.bytes
     );
+    if let Some(path) = &args.agent_events {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating {}", parent.display()))?;
+        }
+        let file =
+            std::fs::File::create(path).with_context(|| format!("creating {}", path.display()))?;
+        let events = ctrlake_gen::generate_agent_events(&config, file)
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!(
+            "generated {} agent events ({} bytes) into {}",
+            events.records,
+            events.bytes,
+            path.display()
+        );
+    }
     std::io::stderr().flush().ok();
     Ok(())
 }

@@ -60,6 +60,7 @@ pub(crate) struct Named {
 pub(crate) struct Queue {
     pub arn: String,
     pub name: &'static str,
+    pub channel: Channel,
     /// The number customers dial for this queue (voice), also the callback caller id.
     pub did: &'static str,
     /// Index of the team whose agents answer this queue.
@@ -209,9 +210,10 @@ impl Directory {
         };
         let queues = QUEUES
             .iter()
-            .map(|&(name, _, did, team)| Queue {
+            .map(|&(name, channel, did, team)| Queue {
                 arn: child(&mut rng, "queue"),
                 name,
+                channel,
                 did,
                 team,
             })
@@ -287,6 +289,15 @@ impl Directory {
             groups,
             teams,
         }
+    }
+
+    /// Another agent of `agent`'s team (the next one round the team), if it has two.
+    pub(crate) fn teammate(&self, agent: usize) -> Option<usize> {
+        let team = self
+            .teams
+            .iter()
+            .find(|t| (t.first_agent..t.first_agent + t.agents).contains(&agent))?;
+        (team.agents > 1).then(|| team.first_agent + (agent - team.first_agent + 1) % team.agents)
     }
 
     /// An agent of the team that answers `queue`.

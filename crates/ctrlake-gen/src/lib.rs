@@ -20,6 +20,7 @@
 //! Contacts start in `[start 00:00Z, start + days 00:00Z)` on a diurnal curve peaking in
 //! Tokyo business hours; their records (and updates) may be emitted after that window.
 
+mod agents;
 mod attributes;
 mod directory;
 mod journey;
@@ -139,6 +140,78 @@ pub fn generate<W: Write>(config: &GenConfig, out: W) -> Result<GenSummary, GenE
             .flush()
             .map_err(|e| io_error("flushing output", &summary, e))?;
         Ok(summary)
+    }
+}
+
+/// Writes the agent event stream that goes with the CTR stream `config` describes (see
+/// `agents`): the same journeys, simulated again, seen from the agents' side. `records` in the
+/// summary counts events. Holds one small record per handled leg of the run.
+pub fn generate_agent_events<W: Write>(config: &GenConfig, out: W) -> Result<GenSummary, GenError> {
+    let start_s = validate(config)?;
+    let directory = Directory::build();
+    let mut handled = Vec::new();
+    let stream =
+        Stream::new(&directory, config.seed, std::io::sink(), None).collecting(&mut handled);
+    let (ctr_summary, _) = stream.run(config.contacts, start_s, config.days)?;
+    let delimiter = match config.format {
+        OutputFormat::Ndjson => Some(b'\n'),
+        OutputFormat::Firehose => None,
+    };
+    let io_error = |context: &'static str, source| GenError::Io {
+        context,
+        records: 0,
+        bytes: 0,
+        source,
+    };
+    let mut counted = CountingWriter {
+        inner: out,
+        bytes: 0,
+    };
+    let events = if config.gzip {
+        let mut writer = BufWriter::with_capacity(
+            BUFFER_BYTES,
+            GzEncoder::new(&mut counted, Compression::fast()),
+        );
+        let events = agents::write_events(&directory, &handled, delimiter, &mut writer)
+            .map_err(|e| io_error("writing agent events", e))?;
+        let encoder = writer
+            .into_inner()
+            .map_err(|e| io_error("flushing output", e.into_error()))?;
+        encoder
+            .finish()
+            .map_err(|e| io_error("finishing the gzip stream", e))?;
+        events
+    } else {
+        let mut writer = BufWriter::with_capacity(BUFFER_BYTES, &mut counted);
+        let events = agents::write_events(&directory, &handled, delimiter, &mut writer)
+            .map_err(|e| io_error("writing agent events", e))?;
+        writer.flush().map_err(|e| io_error("flushing output", e))?;
+        events
+    };
+    counted
+        .flush()
+        .map_err(|e| io_error("flushing output", e))?;
+    Ok(GenSummary {
+        contacts: ctr_summary.contacts,
+        records: events,
+        bytes: counted.bytes,
+    })
+}
+
+/// Counts the bytes written through it.
+struct CountingWriter<W> {
+    inner: W,
+    bytes: u64,
+}
+
+impl<W: Write> Write for CountingWriter<W> {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        let written = self.inner.write(data)?;
+        self.bytes += written as u64;
+        Ok(written)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
     }
 }
 

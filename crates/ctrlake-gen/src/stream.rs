@@ -63,9 +63,17 @@ pub(crate) struct Stream<'a, W: Write> {
     cached: Option<(u64, Journey)>,
     records: u64,
     bytes: u64,
+    /// When set, every handled leg is recorded here for the agent event stream.
+    handled: Option<&'a mut Vec<crate::agents::Handled>>,
 }
 
 impl<'a, W: Write> Stream<'a, W> {
+    /// Records every handled leg of the journeys into `handled` as they are simulated.
+    pub(crate) fn collecting(mut self, handled: &'a mut Vec<crate::agents::Handled>) -> Self {
+        self.handled = Some(handled);
+        self
+    }
+
     pub(crate) fn new(dir: &'a Directory, seed: u64, out: W, delimiter: Option<u8>) -> Self {
         Self {
             dir,
@@ -78,6 +86,7 @@ impl<'a, W: Write> Stream<'a, W> {
             cached: None,
             records: 0,
             bytes: 0,
+            handled: None,
         }
     }
 
@@ -129,6 +138,9 @@ impl<'a, W: Write> Stream<'a, W> {
     /// Schedules every delivery of journey `contact`.
     fn admit(&mut self, contact: u64, init_s: i64) {
         let journey = self.journey(contact, init_s);
+        if let Some(handled) = self.handled.as_mut() {
+            crate::agents::handled_legs(&journey, handled);
+        }
         for (leg, l) in journey.legs.iter().enumerate() {
             for (version, v) in l.versions.iter().enumerate() {
                 let dues = std::iter::once(v.lut_ms).chain(v.redelivery_ms.map(|d| v.lut_ms + d));

@@ -310,8 +310,16 @@ impl KpiEngine {
     /// `report agent-activity`: where each agent's online time went, per local day.
     pub async fn agent_activity(&self, window: &ReportWindow) -> Result<RecordBatch, QueryError> {
         self.set_local_days(window)?;
-        self.single_batch(AGENT_ACTIVITY_SQL, &agent_activity_params(window))
-            .await
+        // Hash-partitioned joins (DataFusion's choice on larger inputs) made DataFusion 55
+        // panic in this query's plan ("partition not used yet" in a RepartitionExec under a
+        // nested-loop join); collected joins run it (measured on a generated day of 324
+        // agents' events).
+        let (mut state, plan) = self
+            .frame(AGENT_ACTIVITY_SQL, &agent_activity_params(window))
+            .await?
+            .into_parts();
+        state.config_mut().options_mut().optimizer.repartition_joins = false;
+        self.collect_single(DataFrame::new(state, plan)).await
     }
 
     /// Registers `local_days(date, start_ms, end_ms)`: the window's local days.
