@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The main job on the embedded default: generate a week of realistic CTRs into ./sample (a
-# Firehose-style gzip archive), ingest them into the local lake ./lake, print the ingest summary
-# and the second-precision KPI reports of the week in Tokyo time (queues, then agents).
+# The main job on the embedded default: generate a week of realistic CTRs and the agent event
+# stream that goes with them into ./sample (Firehose-style gzip archives), ingest both into the
+# local lake ./lake, print the ingest summary and the second-precision KPI reports in Tokyo time
+# (the week's queues, a day's agents, and where that day's agent time went).
 # Re-running replaces the same files (names derive from the input), so it is safe to repeat.
 #   scripts/demo.sh [CONTACTS]
 set -euo pipefail
@@ -15,7 +16,8 @@ rm -f "$CARGO_TARGET_DIR/release/ctrlake"
 cargo build --release -p ctrlake-cli --quiet
 ctrlake="$CARGO_TARGET_DIR/release/ctrlake"
 "$ctrlake" gen --contacts "$contacts" --seed 1 --days 7 --start 2026-03-01 \
-  --format firehose --gzip --out sample/ctr-2026-03-01.json.gz
+  --format firehose --gzip --out sample/ctr-2026-03-01.json.gz \
+  --agent-events sample/agent-events-2026-03-01.json.gz
 "$ctrlake" ingest files sample/ --lake lake
 echo
 echo "== queue KPIs per day (Asia/Tokyo), service level at 20 s and 60 s =="
@@ -23,3 +25,6 @@ echo "== queue KPIs per day (Asia/Tokyo), service level at 20 s and 60 s =="
 echo
 echo "== agent KPIs, 2026-03-02 (Asia/Tokyo) =="
 "$ctrlake" report agents --lake lake --date 2026-03-02 --tz Asia/Tokyo
+echo
+echo "== agent activity from the agent event stream, 2026-03-02 (Asia/Tokyo) =="
+"$ctrlake" report agent-activity --lake lake --date 2026-03-02 --tz Asia/Tokyo
