@@ -2,8 +2,9 @@
 -- the agent event stream (../shared agent-events.md), and the spans it is built from.
 --
 -- Durations come from the snapshots' StartTimestamp / StateStartTimestamp, never from the gaps
--- between events, and every event counts once (EventId), so the result does not depend on the
--- order events arrived in, on redeliveries, or on heartbeats (which repeat what is known):
+-- between events, and copies of an event (EventId) add nothing, so the result does not depend
+-- on the order events arrived in, on redeliveries, or on heartbeats (which repeat what is
+-- known):
 -- - Status spans: every status start an agent's snapshots show (the current snapshot of every
 --   event, the previous snapshot of every event but a heartbeat, whose previous snapshot AWS's
 --   own sample contradicts) begins a span that ends where the agent's next status begins. The
@@ -50,18 +51,17 @@
 -- first), $events_dt_to (the partition after the window's last: a span that begins in the
 -- window may end the next day). Table local_days(date, start_ms, end_ms): the window's local
 -- days as epoch-millisecond ranges.
+-- Copies of an event (redeliveries, replays: the same EventId) change nothing: every step
+-- below keeps distinct values (status and state starts, event times), so they are not removed
+-- first (a sort of every event by id cost most of this query's memory).
 WITH events AS (
-    -- One row per EventId: copies of a delivery (redeliveries, replays) count once.
-    SELECT *
-    FROM (
-        SELECT e.*,
-               CAST(e.event_timestamp AS BIGINT) AS at_ms,
-               row_number() OVER (PARTITION BY e.event_id
-                                  ORDER BY e.source_uri, e.source_offset, e.source_sequence_number) AS copy
-        FROM agent_events_raw e
-        WHERE e.dt BETWEEN $dt_scan_from AND $events_dt_to
-    ) numbered
-    WHERE copy = 1
+    SELECT e.event_id, e.event_type, e.agent_arn, e.agent_username,
+           CAST(e.event_timestamp AS BIGINT) AS at_ms,
+           e.status_name, e.status_type, e.status_start_timestamp,
+           e.previous_status_name, e.previous_status_type, e.previous_status_start_timestamp,
+           e.contacts, e.previous_contacts, e.inbound_queues, e.concurrency
+    FROM agent_events_raw e
+    WHERE e.dt BETWEEN $dt_scan_from AND $events_dt_to
 ),
 agents AS (
     SELECT agent_arn,
