@@ -280,8 +280,10 @@ def test_the_templates_roles_let_the_functions_do_their_work_and_no_more(functio
 
     ingest = function(lake, aws_env=ingest_env)
     events = (REPO / "fixtures" / "agent-events" / "aws-examples.ndjson").read_bytes()
-    records = fixture_records()
-    records += [(2, n, line) for n, line in enumerate(events.splitlines(), start=1)]
+    ctrs = fixture_records()
+    agent_events = [(2, n, line) for n, line in enumerate(events.splitlines(), start=1)]
+    # Agent events in the middle, so that the bisected halves split them too.
+    records = ctrs[: len(ctrs) // 2] + agent_events + ctrs[len(ctrs) // 2:]
     half = len(records) // 2
     for batch in (records, records[:half], records[half:]):  # then bisected: copies to compact
         response, log = ingest.invoke(kinesis_event(batch))
@@ -298,9 +300,19 @@ def test_the_templates_roles_let_the_functions_do_their_work_and_no_more(functio
 
     doubled = raw_rows()
 
+    def agent_rows() -> str:
+        out = run_ctrlake("sql", "--lake", lake, "--format", "csv",
+                          "SELECT count(*) AS n, count(DISTINCT event_id) AS d "
+                          "FROM agent_events_raw",
+                          env={**s3_env(moto_iam.endpoint), **moto_iam.admin_credentials()})
+        return out.stdout.decode().splitlines()[1]
+
+    assert agent_rows() == "10,5", "each agent event twice: the full batch and its halves"
+
     ingest.stop()  # one function at a time takes the emulator's invocations
     compact = function(lake, binary="compact", aws_env=compact_env)
-    days = sorted({k.split("/")[2].removeprefix("dt=") for k in keys if k.startswith("lake/ctr/")})
+    days = sorted({k.split("/")[2].removeprefix("dt=") for k in keys
+                   if k.startswith(("lake/ctr/", "lake/agent_events/"))})
     # A mistyped request fails the invocation and touches nothing.
     error, log = compact.invoke({"dt": "2026-13-01"}, fails=True)
     assert "request is not valid" in log["error"] and "request is not valid" in error, log
@@ -308,6 +320,10 @@ def test_the_templates_roles_let_the_functions_do_their_work_and_no_more(functio
     assert log["error"] is None and log["files_after"] < log["files_before"], log
     after = [o["Key"] for o in admin.list_objects_v2(Bucket=bucket, Prefix="lake/ctr/")["Contents"]]
     assert all("/compacted-" in k for k in after), after
+    events_after = [o["Key"] for o in admin.list_objects_v2(
+        Bucket=bucket, Prefix="lake/agent_events/")["Contents"]]
+    assert any("/compacted-" in k for k in events_after), events_after
+    assert agent_rows() == "5,5", "compaction removed the bisected copies"
     assert raw_rows() * 2 == doubled, "compaction removed the bisected batches' copies"
 
     # The server does enforce the roles: ingest cannot read, compaction cannot touch dead letters.

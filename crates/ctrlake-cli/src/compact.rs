@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use ctrlake_ingest::{CompactOptions, Lake, compact_partition, partitions};
+use ctrlake_ingest::lake::Table;
+use ctrlake_ingest::{CompactOptions, Lake, compact_table_partition, table_partitions};
 
 use crate::kinesis::parse_duration_within;
 use crate::parse_compression;
@@ -58,26 +59,38 @@ async fn run(args: CompactArgs) -> Result<ExitCode> {
         ..CompactOptions::default()
     };
     options.writer.compression = parse_compression(&args.compression)?;
-    let all = partitions(&lake).await?;
-    let selected: Vec<String> = match (args.dt, args.from, args.to) {
-        (Some(dt), _, _) => vec![dt.to_string()],
-        (None, Some(from), Some(to)) => {
-            if from > to {
-                bail!("--from {from} is after --to {to}");
+    // Both tables: contact trace records and agent events (a stream writes small files in each).
+    let mut selected: Vec<(Table, String)> = Vec::new();
+    for table in Table::ALL {
+        let all = table_partitions(&lake, table).await?;
+        match (args.dt, args.from, args.to) {
+            (Some(dt), _, _) => {
+                let dt = dt.to_string();
+                if table == Table::Ctr || all.contains(&dt) {
+                    selected.push((table, dt));
+                }
             }
-            let (from, to) = (from.to_string(), to.to_string());
-            all.into_iter()
-                .filter(|dt| *dt >= from && *dt <= to)
-                .collect()
+            (None, Some(from), Some(to)) => {
+                if from > to {
+                    bail!("--from {from} is after --to {to}");
+                }
+                let (from, to) = (from.to_string(), to.to_string());
+                selected.extend(
+                    all.into_iter()
+                        .filter(|dt| *dt >= from && *dt <= to)
+                        .map(|dt| (table, dt)),
+                );
+            }
+            _ => selected.extend(all.into_iter().map(|dt| (table, dt))),
         }
-        _ => all,
-    };
+    }
     let (mut files_before, mut files_after, mut rows_before, mut rows_after) = (0, 0, 0, 0);
     let mut compacted = 0;
-    for dt in &selected {
-        let done = compact_partition(&lake, dt, &options)
+    for (table, dt) in &selected {
+        let folder = table.dir();
+        let done = compact_table_partition(&lake, *table, dt, &options)
             .await
-            .with_context(|| format!("compacting dt={dt} in {}", lake.location()))?;
+            .with_context(|| format!("compacting {folder}/dt={dt} in {}", lake.location()))?;
         files_before += done.files_before;
         files_after += done.files_after;
         rows_before += done.rows_before;
@@ -92,11 +105,11 @@ async fn run(args: CompactArgs) -> Result<ExitCode> {
             };
             match done.skipped {
                 Some(why) => eprintln!(
-                    "dt={dt}: {} files, skipped: {why}{young}",
+                    "{folder}/dt={dt}: {} files, skipped: {why}{young}",
                     done.files_before
                 ),
                 None => eprintln!(
-                    "dt={dt}: {} files -> {}, {} rows -> {} ({} duplicates removed), {:.1} MB -> {:.1} MB{young}",
+                    "{folder}/dt={dt}: {} files -> {}, {} rows -> {} ({} duplicates removed), {:.1} MB -> {:.1} MB{young}",
                     done.files_before,
                     done.files_after,
                     done.rows_before,

@@ -1,7 +1,8 @@
 //! Compaction: a partition's many small files rewritten as a few large ones.
 //!
 //! A stream writes a file per shard per flush (thousands an hour at a 1 s interval), and a
-//! retried or bisected Lambda batch leaves its records in `ctr_raw` twice. Readers pay for
+//! retried or bisected Lambda batch leaves its records in `ctr_raw` twice. Both tables are
+//! compacted alike: `ctr/` and `agent_events/` (whose rows are one per delivered event). Readers pay for
 //! both: DataFusion, Athena and DuckDB open every file's footer, and S3 charges a request per
 //! file. Compaction reads a partition's files one at a time, keeps **one row per delivered
 //! record and version** (the same `source_uri`, sequence number or offset, `contact_id` and
@@ -29,7 +30,7 @@ use object_store::ObjectStoreExt as _;
 use object_store::path::Path;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
-use crate::lake::{CTR_TABLE, Lake, LakeError};
+use crate::lake::{Lake, LakeError, Table};
 use crate::origin::Origin;
 use crate::writer::{EncodeError, PartitionKey, WriterOptions, encode_parquet_file, write_files};
 
@@ -38,13 +39,23 @@ pub const COMPACTED_PREFIX: &str = "compacted-";
 
 /// The columns that tell one delivered record's version from another: rows equal in all of
 /// them are copies of one another (a retried batch, a re-run after a crash).
-const KEY_COLUMNS: [&str; 5] = [
-    "source_uri",
-    "source_sequence_number",
-    "source_offset",
-    "contact_id",
-    "last_update_timestamp",
-];
+fn key_columns(table: Table) -> &'static [&'static str] {
+    match table {
+        Table::Ctr => &[
+            "source_uri",
+            "source_sequence_number",
+            "source_offset",
+            "contact_id",
+            "last_update_timestamp",
+        ],
+        Table::AgentEvents => &[
+            "source_uri",
+            "source_sequence_number",
+            "source_offset",
+            "event_id",
+        ],
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum CompactError {
@@ -92,6 +103,8 @@ impl Default for CompactOptions {
 /// What compacting one partition did.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct PartitionCompaction {
+    /// The table's folder: `ctr` or `agent_events`.
+    pub table: &'static str,
     /// `YYYY-MM-DD`.
     pub dt: String,
     pub files_before: u64,
@@ -108,7 +121,12 @@ pub struct PartitionCompaction {
 
 /// The partitions of `ctr/` (`YYYY-MM-DD`, sorted).
 pub async fn partitions(lake: &Lake) -> Result<Vec<String>, CompactError> {
-    let prefix = Path::from(CTR_TABLE);
+    table_partitions(lake, Table::Ctr).await
+}
+
+/// The partitions of `table` (`YYYY-MM-DD`, sorted).
+pub async fn table_partitions(lake: &Lake, table: Table) -> Result<Vec<String>, CompactError> {
+    let prefix = Path::from(table.dir());
     let listed = lake
         .store()
         .list_with_delimiter(Some(&prefix))
@@ -153,18 +171,29 @@ impl Operations {
     }
 }
 
-/// Compacts partition `dt` (`YYYY-MM-DD`) of the lake.
+/// Compacts partition `dt` (`YYYY-MM-DD`) of `ctr/`.
 pub async fn compact_partition(
     lake: &Lake,
     dt: &str,
     options: &CompactOptions,
 ) -> Result<PartitionCompaction, CompactError> {
+    compact_table_partition(lake, Table::Ctr, dt, options).await
+}
+
+/// Compacts partition `dt` (`YYYY-MM-DD`) of `table`.
+pub async fn compact_table_partition(
+    lake: &Lake,
+    table: Table,
+    dt: &str,
+    options: &CompactOptions,
+) -> Result<PartitionCompaction, CompactError> {
     let day = partition_day(dt).ok_or_else(|| CompactError::Partition(dt.to_owned()))?;
     let mut summary = PartitionCompaction {
+        table: table.dir(),
         dt: dt.to_owned(),
         ..PartitionCompaction::default()
     };
-    let prefix = Path::from(format!("{CTR_TABLE}/dt={dt}"));
+    let prefix = Path::from(format!("{}/dt={dt}", table.dir()));
     let now = chrono::Utc::now();
     let older_than =
         chrono::Duration::from_std(options.older_than).unwrap_or(chrono::Duration::MAX);
@@ -204,16 +233,18 @@ pub async fn compact_partition(
     // Removing is tried before anything is written: a lake where inputs cannot be removed
     // (no `s3:DeleteObject`) would otherwise gain a full copy of the partition at every run.
     lake.delete(&Path::from(format!(
-        "{CTR_TABLE}/dt={dt}/.ctrlake-compact-probe"
+        "{}/dt={dt}/.ctrlake-compact-probe",
+        table.dir()
     )))
     .await?;
+    let key = PartitionKey { table, day };
     let names: Vec<String> = inputs.iter().map(|m| m.location.to_string()).collect();
     let generation = crate::origin::fnv1a64(names.join("\n").as_bytes());
     let mut operations = Operations {
         done: 0,
         limit: options.stop_after_operations,
     };
-    let mut seen = SeenRows::default();
+    let mut seen = SeenRows::new(key_columns(table));
     let mut run: Vec<RecordBatch> = Vec::new();
     let mut run_bytes = 0usize;
     let mut part = 0u32;
@@ -250,7 +281,7 @@ pub async fn compact_partition(
             run.push(batch);
             if run_bytes >= options.output_bytes {
                 summary.bytes_after +=
-                    write_output(lake, day, generation, part, &run, options, &mut operations)
+                    write_output(lake, key, generation, part, &run, options, &mut operations)
                         .await?;
                 summary.rows_after += run.iter().map(|b| b.num_rows() as u64).sum::<u64>();
                 part += 1;
@@ -261,7 +292,7 @@ pub async fn compact_partition(
     }
     if !run.is_empty() {
         summary.bytes_after +=
-            write_output(lake, day, generation, part, &run, options, &mut operations).await?;
+            write_output(lake, key, generation, part, &run, options, &mut operations).await?;
         summary.rows_after += run.iter().map(|b| b.num_rows() as u64).sum::<u64>();
         part += 1;
     }
@@ -269,7 +300,7 @@ pub async fn compact_partition(
     // Every output is whole: the inputs can go (an output never has an input's name: its
     // generation hashes the names of all inputs, itself not among them).
     let outputs: HashSet<String> = (0..part)
-        .map(|p| output_path(day, generation, p).to_string())
+        .map(|p| output_path(key, generation, p).to_string())
         .collect();
     for meta in &inputs {
         if outputs.contains(meta.location.as_ref()) || vanished.contains(&meta.location) {
@@ -290,14 +321,14 @@ fn compaction_generation(name: &str) -> Option<&str> {
     (generation.len() == 16 && part.bytes().all(|b| b.is_ascii_digit())).then_some(generation)
 }
 
-fn output_path(day: i64, generation: u64, part: u32) -> Path {
+fn output_path(key: PartitionKey, generation: u64, part: u32) -> Path {
     let origin = Origin::Compacted { generation, part };
-    Lake::ctr_file(&crate::writer::partition_date(day), &origin.file_name())
+    Lake::table_file(key.table, &key.date(), &origin.file_name())
 }
 
 async fn write_output(
     lake: &Lake,
-    day: i64,
+    key: PartitionKey,
     generation: u64,
     part: u32,
     rows: &[RecordBatch],
@@ -305,7 +336,7 @@ async fn write_output(
     operations: &mut Operations,
 ) -> Result<u64, CompactError> {
     let origin = Origin::Compacted { generation, part };
-    let file = encode_parquet_file(PartitionKey::ctr(day), &origin, rows, &options.writer)?;
+    let file = encode_parquet_file(key, &origin, rows, &options.writer)?;
     operations.next()?;
     Ok(write_files(lake, std::slice::from_ref(&file)).await?)
 }
@@ -326,19 +357,29 @@ fn read_error(lake: &Lake, path: &Path, error: impl std::fmt::Display) -> Compac
     }
 }
 
-/// The rows kept so far, as 128-bit hashes of their [`KEY_COLUMNS`].
-#[derive(Default)]
+/// The rows kept so far, as 128-bit hashes of their key columns ([`key_columns`]).
 struct SeenRows {
+    columns: &'static [&'static str],
     hashes: HashSet<u128>,
     first: std::collections::hash_map::RandomState,
     second: std::collections::hash_map::RandomState,
 }
 
 impl SeenRows {
+    fn new(columns: &'static [&'static str]) -> Self {
+        Self {
+            columns,
+            hashes: HashSet::new(),
+            first: Default::default(),
+            second: Default::default(),
+        }
+    }
+
     /// Which rows of `batch` are not copies of a row kept before (nor of an earlier row of
     /// the batch); remembers them.
     fn keep_new(&mut self, batch: &RecordBatch) -> Result<BooleanArray, arrow_schema::ArrowError> {
-        let columns: Vec<_> = KEY_COLUMNS
+        let columns: Vec<_> = self
+            .columns
             .iter()
             .map(|name| {
                 batch.column_by_name(name).cloned().ok_or_else(|| {

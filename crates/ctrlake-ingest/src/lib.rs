@@ -28,7 +28,8 @@ pub mod writer;
 pub use backfill::{BackfillError, BackfillOptions, BackfillSummary, Progress, backfill};
 pub use buffer::{FlushPolicy, Partition, PartitionBuffer};
 pub use compact::{
-    CompactError, CompactOptions, PartitionCompaction, compact_partition, partitions,
+    CompactError, CompactOptions, PartitionCompaction, compact_partition, compact_table_partition,
+    partitions, table_partitions,
 };
 pub use ctrlake_lake as lake;
 pub use ctrlake_lake::{Lake, LakeError};

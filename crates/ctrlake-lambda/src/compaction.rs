@@ -9,7 +9,10 @@
 
 use std::time::{Duration, Instant};
 
-use ctrlake_ingest::{CompactOptions, PartitionCompaction, compact_partition, partitions};
+use ctrlake_ingest::lake::Table;
+use ctrlake_ingest::{
+    CompactOptions, PartitionCompaction, compact_table_partition, table_partitions,
+};
 use serde::Serialize;
 
 use crate::{Config, ConfigError};
@@ -118,21 +121,23 @@ pub async fn compact_scheduled(
     // A partition that fails (a foreign file, a lost permission) does not stop the others:
     // each error is logged, and the invocation fails once all were tried.
     let mut errors = Vec::new();
-    match partitions(&config.lake).await {
-        Err(error) => errors.push(error.to_string()),
-        Ok(days) => {
-            for dt in days {
-                if dt < from || dt > to {
-                    continue;
-                }
-                match compact_partition(&config.lake, &dt, &options).await {
-                    Ok(done) => {
-                        log.files_before += done.files_before;
-                        log.files_after += done.files_after;
-                        log.duplicate_rows_removed += done.rows_before - done.rows_after;
-                        log.partitions.push(done);
+    for table in Table::ALL {
+        match table_partitions(&config.lake, table).await {
+            Err(error) => errors.push(error.to_string()),
+            Ok(days) => {
+                for dt in days {
+                    if dt < from || dt > to {
+                        continue;
                     }
-                    Err(error) => errors.push(format!("dt={dt}: {error}")),
+                    match compact_table_partition(&config.lake, table, &dt, &options).await {
+                        Ok(done) => {
+                            log.files_before += done.files_before;
+                            log.files_after += done.files_after;
+                            log.duplicate_rows_removed += done.rows_before - done.rows_after;
+                            log.partitions.push(done);
+                        }
+                        Err(error) => errors.push(format!("{}/dt={dt}: {error}", table.dir())),
+                    }
                 }
             }
         }
