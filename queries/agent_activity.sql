@@ -47,6 +47,12 @@
 -- so today's figure grows as CTRs come in, and the routing profile's per-queue delays (not in
 -- the stream) can explain part of it. Seconds are exact to the millisecond (3 decimals).
 --
+-- Grouping ($group_by): 'agent' (one row per agent), or 'routing_profile' /
+-- 'hierarchy_level1'..'hierarchy_level5' (one row per group, `agents` counting the agents
+-- whose time is in it): each span counts in the group the agent was in at its start (as of
+-- their latest event), each contact and missed offer in the group at its state start; the
+-- sums add agents' seconds, and occupancy is computed from them, never averaged.
+--
 -- Parameters: $tz, $from_date, $to_date, $dt_scan_from (the partition before the window's
 -- first), $events_dt_to (the partition after the window's last: a span that begins in the
 -- window may end the next day). Table local_days(date, start_ms, end_ms): the window's local
@@ -57,6 +63,16 @@
 WITH events AS (
     SELECT e.event_id, e.event_type, e.agent_arn, e.agent_username,
            CAST(e.event_timestamp AS BIGINT) AS at_ms,
+           -- The group a row's time counts in ($group_by): the agent's routing profile or
+           -- hierarchy group at that moment (as of their latest event), or the agent.
+           CASE $group_by
+               WHEN 'routing_profile' THEN e.agent_routing_profile_name
+               WHEN 'hierarchy_level1' THEN e.agent_hierarchy_level1_name
+               WHEN 'hierarchy_level2' THEN e.agent_hierarchy_level2_name
+               WHEN 'hierarchy_level3' THEN e.agent_hierarchy_level3_name
+               WHEN 'hierarchy_level4' THEN e.agent_hierarchy_level4_name
+               WHEN 'hierarchy_level5' THEN e.agent_hierarchy_level5_name
+           END AS group_name,
            e.status_name, e.status_type, e.status_start_timestamp,
            e.previous_status_name, e.previous_status_type, e.previous_status_start_timestamp,
            e.contacts, e.previous_contacts, e.inbound_queues, e.concurrency
@@ -210,14 +226,32 @@ activities AS (
     FROM segment_status s
     LEFT JOIN segment_contacts c ON c.agent_arn = s.agent_arn AND c.start_ms = s.start_ms
 ),
+configs AS (
+    SELECT agent_arn, at_ms,
+           lead(at_ms) OVER (PARTITION BY agent_arn ORDER BY at_ms, event_id) AS next_ms,
+           group_name, inbound_queues, concurrency
+    FROM events
+),
+-- Each segment with the configuration of the agent's latest event at its start.
+segment_configs AS (
+    SELECT a.agent_arn, a.start_ms, a.end_ms, a.activity,
+           CASE WHEN $group_by = 'agent' THEN a.agent_arn
+                ELSE coalesce(c.group_name, '(none)') END AS grp,
+           c.inbound_queues, c.concurrency
+    FROM activities a
+    JOIN configs c
+      ON c.agent_arn = a.agent_arn AND c.at_ms <= a.start_ms
+     AND (c.next_ms IS NULL OR a.start_ms < c.next_ms)
+),
 -- Every segment lies within one local day (each day's start is a boundary).
 per_day AS (
-    SELECT d.date, a.agent_arn, a.activity, a.end_ms - a.start_ms AS ms
-    FROM activities a
+    SELECT d.date, a.grp, a.agent_arn, a.activity, a.end_ms - a.start_ms AS ms
+    FROM segment_configs a
     JOIN local_days d ON d.start_ms <= a.start_ms AND a.start_ms < d.end_ms
 ),
 totals AS (
-    SELECT date, agent_arn,
+    SELECT date, grp,
+           count(DISTINCT agent_arn) AS agents,
            sum(ms) AS online_ms,
            sum(CASE WHEN activity = 'available_idle' THEN ms ELSE 0 END) AS idle_ms,
            sum(CASE WHEN activity = 'connecting' THEN ms ELSE 0 END) AS connecting_ms,
@@ -226,28 +260,19 @@ totals AS (
            sum(CASE WHEN activity = 'missed_state' THEN ms ELSE 0 END) AS missed_ms,
            sum(CASE WHEN activity = 'non_productive' THEN ms ELSE 0 END) AS non_productive_ms
     FROM per_day
-    GROUP BY date, agent_arn
+    GROUP BY date, grp
 ),
 -- phantom_available_s: idle while a contact waited in one of the agent's inbound queues on a
 -- channel the queue routes and the routing profile has slots for.
-configs AS (
-    SELECT agent_arn, at_ms,
-           lead(at_ms) OVER (PARTITION BY agent_arn ORDER BY at_ms, event_id) AS next_ms,
-           inbound_queues, concurrency
-    FROM events
-),
 idle_configs AS (
-    SELECT a.agent_arn, a.start_ms, a.end_ms, c.inbound_queues, c.concurrency
-    FROM activities a
-    JOIN configs c
-      ON c.agent_arn = a.agent_arn AND c.at_ms <= a.start_ms
-     AND (c.next_ms IS NULL OR a.start_ms < c.next_ms)
-    WHERE a.activity = 'available_idle'
+    SELECT agent_arn, start_ms, end_ms, grp, inbound_queues, concurrency
+    FROM segment_configs
+    WHERE activity = 'available_idle'
 ),
 idle_queues AS (
-    SELECT agent_arn, start_ms, end_ms, concurrency IS NULL AS no_slots,
+    SELECT agent_arn, start_ms, end_ms, grp, concurrency IS NULL AS no_slots,
            q['arn'] AS queue_arn, unnest(q['channels']) AS channel
-    FROM (SELECT agent_arn, start_ms, end_ms, concurrency, unnest(inbound_queues) AS q
+    FROM (SELECT agent_arn, start_ms, end_ms, grp, concurrency, unnest(inbound_queues) AS q
           FROM idle_configs) u
 ),
 idle_slots AS (
@@ -256,7 +281,7 @@ idle_slots AS (
     WHERE s['maximum_slots'] > 0
 ),
 eligible AS (
-    SELECT q.agent_arn, q.start_ms, q.end_ms, q.queue_arn, q.channel
+    SELECT q.agent_arn, q.start_ms, q.end_ms, q.grp, q.queue_arn, q.channel
     FROM idle_queues q
     LEFT JOIN idle_slots s
       ON s.agent_arn = q.agent_arn AND s.start_ms = q.start_ms AND s.channel = q.channel
@@ -273,7 +298,7 @@ waits AS (
       AND queue_dequeue_timestamp IS NOT NULL
 ),
 waited AS (
-    SELECT DISTINCT e.agent_arn, e.start_ms AS segment,
+    SELECT DISTINCT e.agent_arn, e.start_ms AS segment, e.grp,
            greatest(e.start_ms, w.wait_start) AS from_ms,
            least(e.end_ms, w.wait_end) AS to_ms
     FROM eligible e
@@ -283,42 +308,53 @@ waited AS (
 ),
 -- Overlapping waits count once: merge them into islands per segment.
 waited_ordered AS (
-    SELECT agent_arn, segment, from_ms, to_ms,
+    SELECT agent_arn, segment, grp, from_ms, to_ms,
            max(to_ms) OVER (PARTITION BY agent_arn, segment ORDER BY from_ms, to_ms
                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reached_ms
     FROM waited
 ),
 waited_islands AS (
-    SELECT agent_arn, segment, from_ms, to_ms,
+    SELECT agent_arn, segment, grp, from_ms, to_ms,
            sum(CASE WHEN reached_ms IS NULL OR from_ms > reached_ms THEN 1 ELSE 0 END)
                OVER (PARTITION BY agent_arn, segment ORDER BY from_ms, to_ms
                      ROWS UNBOUNDED PRECEDING) AS island
     FROM waited_ordered
 ),
 phantom AS (
-    SELECT d.date, i.agent_arn, sum(i.to_ms - i.from_ms) AS phantom_ms
-    FROM (SELECT agent_arn, segment, island, min(from_ms) AS from_ms, max(to_ms) AS to_ms
+    SELECT d.date, i.grp, sum(i.to_ms - i.from_ms) AS phantom_ms
+    FROM (SELECT agent_arn, segment, grp, island, min(from_ms) AS from_ms, max(to_ms) AS to_ms
           FROM waited_islands
-          GROUP BY agent_arn, segment, island) i
+          GROUP BY agent_arn, segment, grp, island) i
     JOIN local_days d ON d.start_ms <= i.segment AND i.segment < d.end_ms
-    GROUP BY d.date, i.agent_arn
+    GROUP BY d.date, i.grp
+),
+-- Connected contacts and missed offers count in the group of the agent when they happened.
+state_groups AS (
+    SELECT d.date, s.agent_arn, s.contact_id, s.state,
+           CASE WHEN $group_by = 'agent' THEN s.agent_arn
+                ELSE coalesce(c.group_name, '(none)') END AS grp
+    FROM contact_state_starts s
+    JOIN local_days d ON d.start_ms <= s.start_ms AND s.start_ms < d.end_ms
+    JOIN configs c
+      ON c.agent_arn = s.agent_arn AND c.at_ms <= s.start_ms
+     AND (c.next_ms IS NULL OR s.start_ms < c.next_ms)
+    WHERE s.state IN ('CONNECTED', 'MISSED', 'REJECTED')
 ),
 connected AS (
-    SELECT d.date, s.agent_arn, count(DISTINCT s.contact_id) AS contacts_connected
-    FROM contact_state_starts s
-    JOIN local_days d ON d.start_ms <= s.start_ms AND s.start_ms < d.end_ms
-    WHERE s.state = 'CONNECTED'
-    GROUP BY d.date, s.agent_arn
+    SELECT date, grp, count(DISTINCT agent_arn || '/' || contact_id) AS contacts_connected
+    FROM state_groups
+    WHERE state = 'CONNECTED'
+    GROUP BY date, grp
 ),
 missed AS (
-    SELECT d.date, s.agent_arn, count(*) AS offers_missed
-    FROM contact_state_starts s
-    JOIN local_days d ON d.start_ms <= s.start_ms AND s.start_ms < d.end_ms
-    WHERE s.state IN ('MISSED', 'REJECTED')
-    GROUP BY d.date, s.agent_arn
+    SELECT date, grp, count(*) AS offers_missed
+    FROM state_groups
+    WHERE state IN ('MISSED', 'REJECTED')
+    GROUP BY date, grp
 )
 SELECT t.date,
-       a.agent,
+       CASE WHEN $group_by = 'agent' THEN a.agent ELSE t.grp END AS grp,
+       t.agents,
        CAST(t.online_ms / 1000.0 AS DECIMAL(18, 3)) AS online_s,
        CAST(t.idle_ms / 1000.0 AS DECIMAL(18, 3)) AS available_idle_s,
        CAST(t.connecting_ms / 1000.0 AS DECIMAL(18, 3)) AS connecting_s,
@@ -332,9 +368,9 @@ SELECT t.date,
        coalesce(m.offers_missed, 0) AS offers_missed,
        CAST(coalesce(p.phantom_ms, 0) / 1000.0 AS DECIMAL(18, 3)) AS phantom_available_s
 FROM totals t
-JOIN agents a ON a.agent_arn = t.agent_arn
-LEFT JOIN connected c ON c.date = t.date AND c.agent_arn = t.agent_arn
-LEFT JOIN missed m ON m.date = t.date AND m.agent_arn = t.agent_arn
-LEFT JOIN phantom p ON p.date = t.date AND p.agent_arn = t.agent_arn
+LEFT JOIN agents a ON a.agent_arn = t.grp
+LEFT JOIN connected c ON c.date = t.date AND c.grp = t.grp
+LEFT JOIN missed m ON m.date = t.date AND m.grp = t.grp
+LEFT JOIN phantom p ON p.date = t.date AND p.grp = t.grp
 WHERE t.date BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
-ORDER BY t.date, a.agent
+ORDER BY 1, 2

@@ -306,3 +306,35 @@ def test_generated_agent_events_agree_with_the_generated_ctrs(tmp_path):
         assert sum(Decimal(row[c]) for c in ACTIVITIES) == Decimal(row["online_s"]), row
     types = {json.loads(line)["EventType"] for line in events.read_text().splitlines()}
     assert types == {"LOGIN", "STATE_CHANGE", "HEART_BEAT", "LOGOUT"}
+
+
+def test_activity_by_routing_profile_and_hierarchy_counts_time_where_the_agent_was(tmp_path):
+    # Worked out by hand from the scripted day (fixtures/expected/README.md): sato moves from
+    # Support to Sales at 10:20, so her last 600 idle seconds and w4's 120 s of phantom time
+    # count under Sales; everything else is Support. All three agents are in Tokyo (Level1).
+    lake = tmp_path / "lake"
+    ingest([SCRIPTED, WAITING], lake)
+
+    def report(group: str) -> list[str]:
+        return run_ctrlake("report", "agent-activity", "--lake", lake, "--from", "2026-03-01",
+                           "--to", "2026-03-02", "--tz", "Asia/Tokyo", "--format", "csv",
+                           "--group-by", group).stdout.decode().splitlines()
+
+    header = ("date,{},agents,online_s,available_idle_s,connecting_s,on_contact_s,"
+              "after_contact_work_s,missed_state_s,non_productive_s,occupancy_pct,"
+              "contacts_connected,offers_missed,phantom_available_s")
+    assert report("routing_profile") == [
+        header.format("routing_profile"),
+        "2026-03-01,Support,1,600.000,600.000,0.000,0.000,0.000,0.000,0.000,0.000,0,0,0.000",
+        "2026-03-02,Sales,1,600.000,600.000,0.000,0.000,0.000,0.000,0.000,0.000,0,0,120.000",
+        "2026-03-02,Support,3,7800.000,4680.000,50.000,1315.000,110.000,145.000,1500.000,"
+        "23.342,4,1,360.000",
+    ]
+    assert report("hierarchy_level1") == [
+        header.format("hierarchy_level1"),
+        "2026-03-01,Tokyo,1,600.000,600.000,0.000,0.000,0.000,0.000,0.000,0.000,0,0,0.000",
+        "2026-03-02,Tokyo,3,8400.000,5280.000,50.000,1315.000,110.000,145.000,1500.000,"
+        "21.253,4,1,480.000",
+    ]
+    # Levels the agents have no group at: one "(none)" row per day.
+    assert [line.split(",")[1] for line in report("hierarchy_level2")[1:]] == ["(none)", "(none)"]

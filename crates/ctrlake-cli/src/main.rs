@@ -108,7 +108,49 @@ enum ReportKind {
     Intervals(IntervalReportArgs),
     /// Per local day and agent, from the agent event stream: online time split into idle,
     /// connecting, on contact, after-contact work, missed/error and non-productive, occupancy.
-    AgentActivity(ReportArgs),
+    AgentActivity(AgentActivityArgs),
+}
+
+#[derive(clap::Args)]
+struct AgentActivityArgs {
+    #[command(flatten)]
+    report: ReportArgs,
+    /// One row per agent, or per routing profile or hierarchy group (the agent's at each
+    /// moment), with the number of agents in it.
+    #[arg(long, value_enum, default_value_t = AgentGroupArg::Agent)]
+    group_by: AgentGroupArg,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum AgentGroupArg {
+    Agent,
+    #[value(name = "routing_profile")]
+    RoutingProfile,
+    #[value(name = "hierarchy_level1")]
+    HierarchyLevel1,
+    #[value(name = "hierarchy_level2")]
+    HierarchyLevel2,
+    #[value(name = "hierarchy_level3")]
+    HierarchyLevel3,
+    #[value(name = "hierarchy_level4")]
+    HierarchyLevel4,
+    #[value(name = "hierarchy_level5")]
+    HierarchyLevel5,
+}
+
+impl AgentGroupArg {
+    fn group(self) -> ctrlake_query::AgentGroup {
+        use ctrlake_query::AgentGroup;
+        match self {
+            AgentGroupArg::Agent => AgentGroup::Agent,
+            AgentGroupArg::RoutingProfile => AgentGroup::RoutingProfile,
+            AgentGroupArg::HierarchyLevel1 => AgentGroup::HierarchyLevel(1),
+            AgentGroupArg::HierarchyLevel2 => AgentGroup::HierarchyLevel(2),
+            AgentGroupArg::HierarchyLevel3 => AgentGroup::HierarchyLevel(3),
+            AgentGroupArg::HierarchyLevel4 => AgentGroup::HierarchyLevel(4),
+            AgentGroupArg::HierarchyLevel5 => AgentGroup::HierarchyLevel(5),
+        }
+    }
 }
 
 #[derive(clap::Args)]
@@ -493,9 +535,12 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
             (engine.agent_daily(&window).await?, args.output)
         }
         ReportKind::AgentActivity(args) => {
-            let window = report_window(&args)?;
-            let engine = open_engine(&args.lake, &args.engine, false).await?;
-            (engine.agent_activity(&window).await?, args.output)
+            let window = report_window(&args.report)?;
+            let engine = open_engine(&args.report.lake, &args.report.engine, false).await?;
+            let batch = engine
+                .agent_activity(&window, args.group_by.group())
+                .await?;
+            (batch, args.report.output)
         }
         ReportKind::Intervals(args) => {
             let window = report_window(&args.queues.report)?;

@@ -39,7 +39,7 @@ use datafusion::execution::memory_pool::{FairSpillPool, MemoryConsumer, TrackCon
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{DataFrame, SessionConfig};
 
-pub use reports::{ContactFilter, QueueReportOptions, ReportViews, ReportWindow};
+pub use reports::{AgentGroup, ContactFilter, QueueReportOptions, ReportViews, ReportWindow};
 
 /// The de-duplication rule as SQL (`queries/contacts.sql`, `CREATE VIEW contacts`): the
 /// reference that [`newest`] is tested against, for readers and other engines.

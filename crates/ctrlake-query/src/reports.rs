@@ -307,19 +307,39 @@ impl KpiEngine {
         self.single_batch(AGENT_DAILY_SQL, &window.params()).await
     }
 
-    /// `report agent-activity`: where each agent's online time went, per local day.
-    pub async fn agent_activity(&self, window: &ReportWindow) -> Result<RecordBatch, QueryError> {
+    /// `report agent-activity`: where agents' online time went, per local day and agent (or
+    /// per routing profile or hierarchy group, see [`AgentGroup`]).
+    pub async fn agent_activity(
+        &self,
+        window: &ReportWindow,
+        group: AgentGroup,
+    ) -> Result<RecordBatch, QueryError> {
         self.set_local_days(window)?;
+        let mut params = agent_activity_params(window);
+        params.push(("group_by", ScalarValue::Utf8(Some(group.name().to_owned()))));
         // Hash-partitioned joins (DataFusion's choice on larger inputs) made DataFusion 55
         // panic in this query's plan ("partition not used yet" in a RepartitionExec under a
         // nested-loop join); collected joins run it (measured on a generated day of 324
         // agents' events).
-        let (mut state, plan) = self
-            .frame(AGENT_ACTIVITY_SQL, &agent_activity_params(window))
-            .await?
-            .into_parts();
+        let (mut state, plan) = self.frame(AGENT_ACTIVITY_SQL, &params).await?.into_parts();
         state.config_mut().options_mut().optimizer.repartition_joins = false;
-        self.collect_single(DataFrame::new(state, plan)).await
+        let batch = self.collect_single(DataFrame::new(state, plan)).await?;
+        // The group column takes the group's name; per agent, the agent count (always 1) goes.
+        let schema = batch.schema();
+        let mut fields = Vec::new();
+        let mut columns = Vec::new();
+        for (field, column) in schema.fields().iter().zip(batch.columns()) {
+            match field.name().as_str() {
+                "agents" if group == AgentGroup::Agent => continue,
+                "grp" => fields.push(field.as_ref().clone().with_name(group.name())),
+                _ => fields.push(field.as_ref().clone()),
+            }
+            columns.push(Arc::clone(column));
+        }
+        Ok(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?)
     }
 
     /// Registers `local_days(date, start_ms, end_ms)`: the window's local days.
@@ -384,6 +404,30 @@ fn queue_daily_params(
         ScalarValue::Boolean(Some(options.inclusive)),
     ));
     params
+}
+
+/// What `report agent-activity` groups agents' time by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AgentGroup {
+    Agent,
+    RoutingProfile,
+    /// Hierarchy level 1 to 5.
+    HierarchyLevel(u8),
+}
+
+impl AgentGroup {
+    /// The group's column name (and `$group_by` value).
+    pub fn name(self) -> &'static str {
+        match self {
+            AgentGroup::Agent => "agent",
+            AgentGroup::RoutingProfile => "routing_profile",
+            AgentGroup::HierarchyLevel(1) => "hierarchy_level1",
+            AgentGroup::HierarchyLevel(2) => "hierarchy_level2",
+            AgentGroup::HierarchyLevel(3) => "hierarchy_level3",
+            AgentGroup::HierarchyLevel(4) => "hierarchy_level4",
+            AgentGroup::HierarchyLevel(_) => "hierarchy_level5",
+        }
+    }
 }
 
 /// The parameters of `agent_activity.sql`: the window's, and the partition after its last (a
