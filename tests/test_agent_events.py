@@ -306,6 +306,22 @@ def test_generated_agent_events_agree_with_the_generated_ctrs(tmp_path):
         assert sum(Decimal(row[c]) for c in ACTIVITIES) == Decimal(row["online_s"]), row
     types = {json.loads(line)["EventType"] for line in events.read_text().splitlines()}
     assert types == {"LOGIN", "STATE_CHANGE", "HEART_BEAT", "LOGOUT"}
+    # And the independent implementation agrees on a busy generated day: its many waits
+    # overlap in queues where agents sit idle (phantom time), which the random days rarely do.
+    from agent_activity_reference import activity_report as reference
+
+    versions = [json.loads(line) for line in ctr.read_text().splitlines()]
+    newest = {}
+    for record in versions:
+        known = newest.get(record["ContactId"])
+        if known is None or record["LastUpdateTimestamp"] > known["LastUpdateTimestamp"]:
+            newest[record["ContactId"]] = record
+    waiting = [r for r in newest.values()
+               if (r.get("Queue") or {}).get("ARN") and (r.get("Queue") or {}).get("EnqueueTimestamp")]
+    expected = reference([json.loads(line) for line in events.read_text().splitlines()], waiting,
+                         "Asia/Tokyo", datetime.date(2026, 3, 2), datetime.date(2026, 3, 2))
+    assert activity == expected
+    assert sum(Decimal(r["phantom_available_s"]) > 0 for r in activity) > 10
 
 
 def test_activity_by_routing_profile_and_hierarchy_counts_time_where_the_agent_was(tmp_path):
