@@ -178,59 +178,80 @@ contact_spans AS (
     FROM contact_state_starts s
     JOIN contact_ends e ON e.agent_arn = s.agent_arn AND e.contact_id = s.contact_id
 ),
-boundaries AS (
-    SELECT agent_arn, start_ms AS t FROM status_spans
-    UNION SELECT agent_arn, end_ms FROM status_spans
-    UNION SELECT agent_arn, start_ms FROM contact_spans
-    UNION SELECT agent_arn, end_ms FROM contact_spans
-    UNION SELECT a.agent_arn, d.start_ms FROM agents a CROSS JOIN local_days d
-    UNION SELECT a.agent_arn, d.end_ms FROM agents a CROSS JOIN local_days d
-    -- Events split segments too (nothing changes in the sums): a segment then has one
-    -- routing profile, for phantom_available_s.
-    UNION SELECT agent_arn, at_ms FROM events
+-- The agent's configuration at each event time (ties: the last EventId).
+config_points AS (
+    SELECT agent_arn, at_ms,
+           first_value(group_name ORDER BY event_id DESC) AS group_name,
+           first_value(inbound_queues ORDER BY event_id DESC) AS inbound_queues,
+           first_value(concurrency ORDER BY event_id DESC) AS concurrency
+    FROM events
+    GROUP BY agent_arn, at_ms
 ),
-segments AS (
+-- Every change on an agent's timeline: a status begins or ends, a contact enters a state (+1
+-- in its category) or leaves it (-1), an event may change the configuration, a local day
+-- begins or ends. Sums and maxima running over the ordered changes then give, between two
+-- changes, the status, how many contacts are in each category, and the configuration (a
+-- sweep: no range joins, which made this query 9x slower than DuckDB's run of it).
+changes AS (
+    SELECT agent_arn, start_ms AS t, 1 AS status_start, 0 AS event_point,
+           0 AS d_missed, 0 AS d_connected, 0 AS d_ended, 0 AS d_connecting, 0 AS d_other
+    FROM status_spans
+    UNION ALL
+    SELECT agent_arn, end_ms, 0, 0, 0, 0, 0, 0, 0 FROM status_spans
+    UNION ALL
+    SELECT agent_arn, at_ms, 0, 1, 0, 0, 0, 0, 0 FROM config_points
+    UNION ALL
+    SELECT a.agent_arn, d.start_ms, 0, 0, 0, 0, 0, 0, 0 FROM agents a CROSS JOIN local_days d
+    UNION ALL
+    SELECT a.agent_arn, d.end_ms, 0, 0, 0, 0, 0, 0, 0 FROM agents a CROSS JOIN local_days d
+    UNION ALL
+    SELECT agent_arn, t, 0, 0,
+           sign * CASE WHEN state IN ('MISSED', 'REJECTED', 'ERROR') THEN 1 ELSE 0 END,
+           sign * CASE WHEN state IN ('CONNECTED', 'CONNECTED_ONHOLD', 'PAUSED') THEN 1 ELSE 0 END,
+           sign * CASE WHEN state = 'ENDED' THEN 1 ELSE 0 END,
+           sign * CASE WHEN state IN ('CONNECTING', 'INCOMING', 'PENDING') THEN 1 ELSE 0 END,
+           sign * CASE WHEN state IN ('MISSED', 'REJECTED', 'ERROR', 'CONNECTED',
+                                      'CONNECTED_ONHOLD', 'PAUSED', 'ENDED', 'CONNECTING',
+                                      'INCOMING', 'PENDING') THEN 0 ELSE 1 END
+    FROM (SELECT agent_arn, start_ms AS t, state, 1 AS sign FROM contact_spans
+          UNION ALL
+          SELECT agent_arn, end_ms, state, -1 FROM contact_spans) c
+),
+change_points AS (
+    SELECT agent_arn, t,
+           max(status_start) AS status_start, max(event_point) AS event_point,
+           sum(d_missed) AS d_missed, sum(d_connected) AS d_connected, sum(d_ended) AS d_ended,
+           sum(d_connecting) AS d_connecting, sum(d_other) AS d_other
+    FROM changes
+    GROUP BY agent_arn, t
+),
+timeline AS (
     SELECT agent_arn, t AS start_ms,
-           lead(t) OVER (PARTITION BY agent_arn ORDER BY t) AS end_ms
-    FROM boundaries
-),
-segment_status AS (
-    SELECT g.agent_arn, g.start_ms, g.end_ms, st.type
-    FROM segments g
-    JOIN status_spans st
-      ON st.agent_arn = g.agent_arn AND st.start_ms <= g.start_ms AND g.start_ms < st.end_ms
-    WHERE g.end_ms IS NOT NULL AND st.type <> 'OFFLINE'
-),
-segment_contacts AS (
-    SELECT g.agent_arn, g.start_ms,
-           max(CASE WHEN c.state IN ('MISSED', 'REJECTED', 'ERROR') THEN 1 ELSE 0 END) AS missed,
-           max(CASE WHEN c.state IN ('CONNECTED', 'CONNECTED_ONHOLD', 'PAUSED') THEN 1 ELSE 0 END) AS connected,
-           max(CASE WHEN c.state = 'ENDED' THEN 1 ELSE 0 END) AS ended,
-           max(CASE WHEN c.state IN ('CONNECTING', 'INCOMING', 'PENDING') THEN 1 ELSE 0 END) AS connecting,
-           count(*) AS contacts
-    FROM segment_status g
-    JOIN contact_spans c
-      ON c.agent_arn = g.agent_arn AND c.start_ms <= g.start_ms AND g.start_ms < c.end_ms
-    GROUP BY g.agent_arn, g.start_ms
+           lead(t) OVER (PARTITION BY agent_arn ORDER BY t) AS end_ms,
+           max(CASE WHEN status_start = 1 THEN t END)
+               OVER (PARTITION BY agent_arn ORDER BY t ROWS UNBOUNDED PRECEDING) AS status_ms,
+           max(CASE WHEN event_point = 1 THEN t END)
+               OVER (PARTITION BY agent_arn ORDER BY t ROWS UNBOUNDED PRECEDING) AS config_ms,
+           sum(d_missed) OVER (PARTITION BY agent_arn ORDER BY t ROWS UNBOUNDED PRECEDING) AS missed,
+           sum(d_connected) OVER (PARTITION BY agent_arn ORDER BY t ROWS UNBOUNDED PRECEDING) AS connected,
+           sum(d_ended) OVER (PARTITION BY agent_arn ORDER BY t ROWS UNBOUNDED PRECEDING) AS ended,
+           sum(d_connecting) OVER (PARTITION BY agent_arn ORDER BY t ROWS UNBOUNDED PRECEDING) AS connecting,
+           sum(d_other) OVER (PARTITION BY agent_arn ORDER BY t ROWS UNBOUNDED PRECEDING) AS other
+    FROM change_points
 ),
 activities AS (
-    SELECT s.agent_arn, s.start_ms, s.end_ms,
-           CASE WHEN c.missed = 1 THEN 'missed_state'
-                WHEN c.connected = 1 THEN 'on_contact'
-                WHEN c.ended = 1 THEN 'after_contact_work'
-                WHEN c.connecting = 1 THEN 'connecting'
-                WHEN s.type = 'CUSTOM' THEN 'non_productive'
-                WHEN coalesce(c.contacts, 0) = 0 THEN 'available_idle'
+    SELECT l.agent_arn, l.start_ms, l.end_ms, l.config_ms,
+           CASE WHEN l.missed > 0 THEN 'missed_state'
+                WHEN l.connected > 0 THEN 'on_contact'
+                WHEN l.ended > 0 THEN 'after_contact_work'
+                WHEN l.connecting > 0 THEN 'connecting'
+                WHEN st.type = 'CUSTOM' THEN 'non_productive'
+                WHEN l.other = 0 THEN 'available_idle'
                 ELSE 'on_contact'
            END AS activity
-    FROM segment_status s
-    LEFT JOIN segment_contacts c ON c.agent_arn = s.agent_arn AND c.start_ms = s.start_ms
-),
-configs AS (
-    SELECT agent_arn, at_ms,
-           lead(at_ms) OVER (PARTITION BY agent_arn ORDER BY at_ms, event_id) AS next_ms,
-           group_name, inbound_queues, concurrency
-    FROM events
+    FROM timeline l
+    JOIN status_spans st ON st.agent_arn = l.agent_arn AND st.start_ms = l.status_ms
+    WHERE l.end_ms IS NOT NULL AND l.start_ms < st.end_ms AND st.type <> 'OFFLINE'
 ),
 -- Each segment with the configuration of the agent's latest event at its start.
 segment_configs AS (
@@ -239,9 +260,7 @@ segment_configs AS (
                 ELSE coalesce(c.group_name, '(none)') END AS grp,
            c.inbound_queues, c.concurrency
     FROM activities a
-    JOIN configs c
-      ON c.agent_arn = a.agent_arn AND c.at_ms <= a.start_ms
-     AND (c.next_ms IS NULL OR a.start_ms < c.next_ms)
+    LEFT JOIN config_points c ON c.agent_arn = a.agent_arn AND c.at_ms = a.config_ms
 ),
 -- Every segment lies within one local day (each day's start is a boundary).
 per_day AS (
@@ -331,9 +350,8 @@ state_groups AS (
                 ELSE coalesce(c.group_name, '(none)') END AS grp
     FROM contact_state_starts s
     JOIN local_days d ON d.start_ms <= s.start_ms AND s.start_ms < d.end_ms
-    JOIN configs c
-      ON c.agent_arn = s.agent_arn AND c.at_ms <= s.start_ms
-     AND (c.next_ms IS NULL OR s.start_ms < c.next_ms)
+    LEFT JOIN timeline l ON l.agent_arn = s.agent_arn AND l.start_ms = s.start_ms
+    LEFT JOIN config_points c ON c.agent_arn = s.agent_arn AND c.at_ms = l.config_ms
     WHERE s.state IN ('CONNECTED', 'MISSED', 'REJECTED')
 ),
 connected AS (
