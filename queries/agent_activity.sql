@@ -178,14 +178,15 @@ contact_spans AS (
     FROM contact_state_starts s
     JOIN contact_ends e ON e.agent_arn = s.agent_arn AND e.contact_id = s.contact_id
 ),
--- The agent's configuration at each event time (ties: the last EventId).
+-- The agent's configuration at each event time (ties: the last EventId; a copy of an event
+-- is one of its rows). A window, not first_value(... ORDER BY) per group: that aggregate over
+-- the list columns was this query's costliest step (measured: 2.5 of 3.3 s).
 config_points AS (
-    SELECT agent_arn, at_ms,
-           first_value(group_name ORDER BY event_id DESC) AS group_name,
-           first_value(inbound_queues ORDER BY event_id DESC) AS inbound_queues,
-           first_value(concurrency ORDER BY event_id DESC) AS concurrency
-    FROM events
-    GROUP BY agent_arn, at_ms
+    SELECT agent_arn, at_ms, group_name, inbound_queues, concurrency
+    FROM (SELECT agent_arn, at_ms, group_name, inbound_queues, concurrency,
+                 row_number() OVER (PARTITION BY agent_arn, at_ms ORDER BY event_id DESC) AS pick
+          FROM events) ranked
+    WHERE pick = 1
 ),
 -- Every change on an agent's timeline: a status begins or ends, a contact enters a state (+1
 -- in its category) or leaves it (-1), an event may change the configuration, a local day
@@ -199,7 +200,7 @@ changes AS (
     UNION ALL
     SELECT agent_arn, end_ms, 0, 0, 0, 0, 0, 0, 0 FROM status_spans
     UNION ALL
-    SELECT agent_arn, at_ms, 0, 1, 0, 0, 0, 0, 0 FROM config_points
+    SELECT DISTINCT agent_arn, at_ms, 0, 1, 0, 0, 0, 0, 0 FROM events
     UNION ALL
     SELECT a.agent_arn, d.start_ms, 0, 0, 0, 0, 0, 0, 0 FROM agents a CROSS JOIN local_days d
     UNION ALL
