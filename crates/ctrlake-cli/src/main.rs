@@ -47,9 +47,10 @@ enum Command {
         #[command(subcommand)]
         report: ReportKind,
     },
-    /// Run SQL over the lake: tables ctr_raw (every version) and contacts (de-duplicated), and
-    /// the report views queue_daily, queue_intervals and agent_daily over --from/--to or --date
-    /// in --tz (default: every day in the lake, UTC). Without a query, an interactive shell.
+    /// Run SQL over the lake: tables ctr_raw (every version), contacts (de-duplicated) and
+    /// agent_events_raw (every delivered agent event), and the report views queue_daily,
+    /// queue_intervals and agent_daily over --from/--to or --date in --tz (default: every day
+    /// in the lake, UTC). Without a query, an interactive shell.
     Sql(SqlArgs),
     /// List de-duplicated contacts with every timestamp to the second, or one contact's chain.
     Contacts(ContactsArgs),
@@ -592,8 +593,8 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
         let _ = editor.load_history(path);
     }
     eprintln!(
-        "ctrlake SQL shell: tables ctr_raw, contacts, queue_daily, queue_intervals, agent_daily; \
-         end statements with ';', quit with Ctrl-D"
+        "ctrlake SQL shell: tables ctr_raw, contacts, agent_events_raw, queue_daily, \
+         queue_intervals, agent_daily; end statements with ';', quit with Ctrl-D"
     );
     let mut statement = String::new();
     loop {
