@@ -399,8 +399,7 @@ fn writer_properties(options: &WriterOptions, rows: u64) -> WriterProperties {
     let compression = compression(options);
     let initiation_column = ctrlake_model::lake_schema()
         .index_of("initiation_timestamp")
-        .ok()
-        .and_then(|i| i32::try_from(i).ok());
+        .ok();
     let mut builder = WriterProperties::builder().set_dictionary_enabled(false);
     for leaf in leaf_encodings() {
         let path = ColumnPath::new(leaf.path);
@@ -419,13 +418,7 @@ fn writer_properties(options: &WriterOptions, rows: u64) -> WriterProperties {
         .set_coerce_types(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.max_row_group_rows))
-        .set_sorting_columns(initiation_column.map(|column_idx| {
-            vec![SortingColumn {
-                column_idx,
-                descending: false,
-                nulls_first: false,
-            }]
-        }))
+        .set_sorting_columns(initiation_column.and_then(sorted_by))
         .build()
 }
 
@@ -458,6 +451,36 @@ fn encode_ctr_file(
     let schema = ctrlake_model::lake_schema();
     let time_column = schema.index_of("initiation_timestamp")?;
     let (gather_schema, batches) = with_long_text_as_views(&schema, batches)?;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let mut buffer = Vec::new();
+    // The Parquet columns of a view and of a plain string are the same; the Arrow schema
+    // stored in the file for Arrow readers stays the lake's.
+    let mut properties = writer_properties(options, rows);
+    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut properties);
+    let writer = ArrowWriter::try_new_with_options(
+        &mut buffer,
+        gather_schema,
+        ArrowWriterOptions::new()
+            .with_properties(properties)
+            .with_skip_arrow_metadata(true),
+    )
+    .map_err(parquet_error)?;
+    write_sorted(writer, &batches, time_column, parquet_error)?;
+    Ok(EncodedFile {
+        path,
+        bytes: Bytes::from(buffer),
+        rows,
+    })
+}
+
+/// Writes the rows of `batches` sorted by the timestamp column `time_column` (ties keep input
+/// order, so the output is deterministic) and closes the writer.
+fn write_sorted<W: std::io::Write + Send>(
+    mut writer: ArrowWriter<W>,
+    batches: &[RecordBatch],
+    time_column: usize,
+    parquet_error: impl Fn(parquet::errors::ParquetError) -> EncodeError,
+) -> Result<(), EncodeError> {
     let mut order: Vec<(i64, usize, usize)> = Vec::new();
     for (b, batch) in batches.iter().enumerate() {
         let times = batch
@@ -466,34 +489,27 @@ fn encode_ctr_file(
         order.extend(times.values().iter().enumerate().map(|(r, &t)| (t, b, r)));
     }
     order.sort_unstable();
-    let rows = order.len() as u64;
     let sources: Vec<&RecordBatch> = batches.iter().collect();
-    let mut buffer = Vec::new();
-    // The Parquet columns of a view and of a plain string are the same; the Arrow schema
-    // stored in the file for Arrow readers stays the lake's.
-    let mut properties = writer_properties(options, rows);
-    parquet::arrow::add_encoded_arrow_schema_to_metadata(&schema, &mut properties);
-    let mut writer = ArrowWriter::try_new_with_options(
-        &mut buffer,
-        gather_schema,
-        ArrowWriterOptions::new()
-            .with_properties(properties)
-            .with_skip_arrow_metadata(true),
-    )
-    .map_err(parquet_error)?;
     // Gather the sorted rows slice by slice so that only one slice is copied at a time: with
     // partitions flushed at 64 MB (~20K rows), two workers each gathering a whole one took
     // peak RSS ~20 MB higher than slices of 16K rows (8K rows: no lower, CPU within noise).
     for slice in order.chunks(16 * 1024) {
         let indices: Vec<(usize, usize)> = slice.iter().map(|&(_, b, r)| (b, r)).collect();
         let sorted = arrow_select::interleave::interleave_record_batch(&sources, &indices)?;
-        writer.write(&sorted).map_err(parquet_error)?;
+        writer.write(&sorted).map_err(&parquet_error)?;
     }
     writer.close().map_err(parquet_error)?;
-    Ok(EncodedFile {
-        path,
-        bytes: Bytes::from(buffer),
-        rows,
+    Ok(())
+}
+
+/// A file's declared sort order: ascending by the column at `index`.
+fn sorted_by(index: usize) -> Option<Vec<SortingColumn>> {
+    i32::try_from(index).ok().map(|column_idx| {
+        vec![SortingColumn {
+            column_idx,
+            descending: false,
+            nulls_first: false,
+        }]
     })
 }
 
@@ -521,40 +537,20 @@ fn encode_agent_event_file(
     };
     let schema = ctrlake_model::agent_event_schema();
     let time_column = schema.index_of("event_timestamp")?;
-    let mut order: Vec<(i64, usize, usize)> = Vec::new();
-    for (b, batch) in batches.iter().enumerate() {
-        let times = batch
-            .column(time_column)
-            .as_primitive::<TimestampMillisecondType>();
-        order.extend(times.values().iter().enumerate().map(|(r, &t)| (t, b, r)));
-    }
-    order.sort_unstable();
-    let rows = order.len() as u64;
+    let rows = batches.iter().map(|b| b.num_rows() as u64).sum();
     let mut builder = WriterProperties::builder()
         .set_compression(compression(options))
         .set_coerce_types(true)
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_max_row_group_row_count(Some(options.max_row_group_rows))
-        .set_sorting_columns(i32::try_from(time_column).ok().map(|column_idx| {
-            vec![SortingColumn {
-                column_idx,
-                descending: false,
-                nulls_first: false,
-            }]
-        }));
+        .set_sorting_columns(sorted_by(time_column));
     for name in UNIQUE_AGENT_EVENT_TEXT {
         builder = builder.set_column_dictionary_enabled(ColumnPath::from(*name), false);
     }
     let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buffer, Arc::clone(&schema), Some(builder.build()))
+    let writer = ArrowWriter::try_new(&mut buffer, Arc::clone(&schema), Some(builder.build()))
         .map_err(parquet_error)?;
-    let sources: Vec<&RecordBatch> = batches.iter().collect();
-    for slice in order.chunks(16 * 1024) {
-        let indices: Vec<(usize, usize)> = slice.iter().map(|&(_, b, r)| (b, r)).collect();
-        let sorted = arrow_select::interleave::interleave_record_batch(&sources, &indices)?;
-        writer.write(&sorted).map_err(parquet_error)?;
-    }
-    writer.close().map_err(parquet_error)?;
+    write_sorted(writer, batches, time_column, parquet_error)?;
     Ok(EncodedFile {
         path,
         bytes: Bytes::from(buffer),
