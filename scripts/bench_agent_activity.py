@@ -25,11 +25,12 @@ import statistics
 import sys
 import tempfile
 import time
-from decimal import Decimal
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
+sys.path.insert(0, str(REPO / "tests"))
+from athena_duckdb import cell  # noqa: E402  (the cell format of ctrlake's CSV)
 from bench_common import run_rss  # noqa: E402
 
 DATE = "2026-03-02"
@@ -110,12 +111,6 @@ def main():
         print(f"ratio (ctrlake process / DuckDB query): "
               f"{statistics.median(r[0] for r in runs) / statistics.median(times):.2f}x")
 
-        def cell(value):
-            if value is None:
-                return ""
-            if isinstance(value, Decimal):
-                return f"{value:.3f}"
-            return str(value)
         duck = [[cell(v) for v in row] for row in rows]
         mine = list(csv.reader(io.StringIO(ours)))[1:]
         # DuckDB's result keeps the SQL's grp/agents columns; ctrlake drops agents per agent.

@@ -101,16 +101,6 @@ pub struct AgentEvent {
     pub raw_json: Option<String>,
 }
 
-/// Whether a record whose top-level keys include these is an agent event: it has `EventType`
-/// and `AgentARN` and no `ContactId` (a CTR always has `ContactId`).
-pub fn is_agent_event_shape(
-    has_contact_id: bool,
-    has_event_type: bool,
-    has_agent_arn: bool,
-) -> bool {
-    !has_contact_id && has_event_type && has_agent_arn
-}
-
 /// Decodes one agent event from the bytes of one JSON object.
 pub fn decode_agent_event(span: &[u8], mode: RawJsonMode) -> Result<AgentEvent, DecodeError> {
     let value: Value = serde_json::from_slice(span)
