@@ -1,25 +1,25 @@
 """Agent activity benchmark: ingest of a generated day of agent events, and
 `ctrlake report agent-activity` against DuckDB running the same SQL on the same files.
 
-The day: `ctrlake gen --contacts N --days 1 --agent-events` (the generator's 324 agents on
-shifts, each handled contact's states, missed offers, breaks, heartbeats every quiet 120 s),
-ingested with its CTRs by `ingest files` (wall time, records/s, peak RSS of the process).
+The day: `ctrlake gen --contacts N --agents A --days 1 --agent-events` (by default 90,000
+contacts answered by 1,000 agents on shifts, about a million events: each handled contact's
+states, missed offers, breaks, heartbeats every quiet 120 s), ingested with its CTRs by `ingest files` (wall time, records/s, peak RSS of the process).
 
 The report: `report agent-activity --date 2026-03-02 --tz Asia/Tokyo` (median of --repeat runs,
-peak RSS). DuckDB runs queries/agent_activity.sql itself, translated only where the dialects
-differ (printed below: placeholders bound as literals, `first_value(x ORDER BY ..)` as DuckDB's
-`arg_max`, a timestamp to epoch ms as `epoch_ms`), over the same Parquet files, with
-`local_days` and a de-duplicated `contacts` view (newest version per contact) created alike;
-both outputs are then compared cell by cell.
+peak RSS). DuckDB runs the same SQL files the same way (the three views computed into tables,
+then queries/agent_activity.sql; translated only where the dialects differ, see
+tests/agent_activity_duckdb.py) over the same Parquet files; both outputs are then compared
+cell by cell.
 
 Usage (through scripts/bench-agent-activity.sh, which builds the release binary):
-    python scripts/bench_agent_activity.py --ctrlake target/release/ctrlake [--contacts N]
+    python scripts/bench_agent_activity.py --ctrlake target/release/ctrlake \
+        [--contacts N] [--agents N] [--repeat N]
 """
 
 import argparse
 import csv
+import datetime
 import io
-import re
 import shutil
 import statistics
 import sys
@@ -30,32 +30,19 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
 sys.path.insert(0, str(REPO / "tests"))
+import agent_activity_duckdb  # noqa: E402  (ctrlake's agent SQL run by DuckDB)
 from athena_duckdb import cell  # noqa: E402  (the cell format of ctrlake's CSV)
 from bench_common import run_rss  # noqa: E402
 
 DATE = "2026-03-02"
 TZ = "Asia/Tokyo"
-# The window's parameters as ctrlake binds them for one Tokyo day.
-PARAMS = {"tz": TZ, "from_date": DATE, "to_date": DATE, "dt_scan_from": "2026-02-28",
-          "events_dt_to": "2026-03-03", "group_by": "agent"}
-DAY_START_MS, DAY_END_MS = 1772377200000, 1772463600000  # 2026-03-02 and -03 00:00 +09:00
-
-
-def duckdb_sql() -> str:
-    sql = (REPO / "queries" / "agent_activity.sql").read_text()
-    sql = re.sub(r"CAST\(([^()]*(?:\([^()]*\))?[^()]*) AS BIGINT\)", r"epoch_ms(\1)", sql)
-    sql = re.sub(r"first_value\((\w+) ORDER BY ([^)]*)\)",
-                 lambda m: f"arg_max({m.group(1)}, ({', '.join(p.split()[0] for p in m.group(2).split(','))}))",
-                 sql)
-    for name, value in sorted(PARAMS.items(), key=lambda kv: -len(kv[0])):
-        sql = sql.replace(f"${name}", f"'{value}'")
-    return sql
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--ctrlake", required=True)
-    parser.add_argument("--contacts", type=int, default=60_000)
+    parser.add_argument("--contacts", type=int, default=90_000)
+    parser.add_argument("--agents", type=int, default=1_000)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
     import duckdb
@@ -65,9 +52,9 @@ def main():
         ctr, events = work / "ctr.ndjson", work / "agent-events.ndjson"
         wall, _, _ = run_rss([args.ctrlake, "gen", "--contacts", str(args.contacts), "--days",
                               "1", "--start", DATE, "--out", str(ctr), "--agent-events",
-                              str(events)])
+                              str(events), "--agents", str(args.agents)])
         lines = sum(1 for _ in open(events, "rb"))
-        print(f"generated {args.contacts} contacts and {lines} agent events "
+        print(f"generated {args.contacts} contacts for {args.agents} agents and {lines} agent events "
               f"({events.stat().st_size / 1e6:.0f} MB of JSON) in {wall:.1f} s")
         lake = work / "lake"
         wall, peak, _ = run_rss([args.ctrlake, "ingest", "files", str(events), "--lake",
@@ -85,26 +72,13 @@ def main():
         print(f"ctrlake report agent-activity: median {statistics.median(r[0] for r in runs):.2f} s, "
               f"peak RSS {max(r[1] for r in runs) / 1e6:.0f} MB ({ours.count(chr(10)) - 1} rows)")
 
-        con = duckdb.connect()
-        con.execute("SET TimeZone = 'UTC'")
-        con.execute(f"CREATE VIEW agent_events_raw AS SELECT * FROM read_parquet("
-                    f"'{lake}/agent_events/*/*.parquet', hive_partitioning = true, "
-                    "hive_types = {'dt': VARCHAR})")
-        con.execute(f"CREATE VIEW ctr_raw AS SELECT * FROM read_parquet("
-                    f"'{lake}/ctr/*/*.parquet', hive_partitioning = true, "
-                    "hive_types = {'dt': VARCHAR})")
-        con.execute("CREATE VIEW contacts AS SELECT * EXCLUDE (rank) FROM (SELECT *, "
-                    "row_number() OVER (PARTITION BY contact_id ORDER BY last_update_timestamp "
-                    "DESC, arrival_timestamp DESC) AS rank FROM ctr_raw) WHERE rank = 1")
-        con.execute(f"CREATE TABLE local_days AS SELECT DATE '{DATE}' AS date, "
-                    f"{DAY_START_MS}::BIGINT AS start_ms, {DAY_END_MS}::BIGINT AS end_ms")
-        sql = duckdb_sql()
+        con = agent_activity_duckdb.connect(lake)
+        params = agent_activity_duckdb.window_params(TZ, datetime.date.fromisoformat(DATE),
+                                                     datetime.date.fromisoformat(DATE))
         times = []
         for _ in range(args.repeat):
             started = time.monotonic()
-            result = con.execute(sql)
-            names = [d[0] for d in result.description]
-            rows = result.fetchall()
+            names, rows = agent_activity_duckdb.agent_activity(con, params)
             times.append(time.monotonic() - started)
         print(f"DuckDB {duckdb.__version__}, the same SQL: median {statistics.median(times):.2f} s "
               f"(in-process, {len(rows)} rows)")

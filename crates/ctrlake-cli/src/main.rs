@@ -389,6 +389,9 @@ struct GenArgs {
     /// missed offers, heartbeats.
     #[arg(long, value_name = "FILE")]
     agent_events: Option<PathBuf>,
+    /// Agents who answer the contacts (the directory's teams scaled alike).
+    #[arg(long, default_value_t = ctrlake_gen::DEFAULT_AGENTS)]
+    agents: u32,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -929,6 +932,7 @@ fn generate(args: GenArgs) -> Result<()> {
             GenFormat::Firehose => ctrlake_gen::OutputFormat::Firehose,
         },
         gzip: args.gzip,
+        agents: args.agents,
     };
     let summary = match &args.out {
         Some(path) => {

@@ -18,6 +18,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).ok_or("bad date")?,
         format: OutputFormat::Ndjson,
         gzip: path.as_deref().is_some_and(|p| p.ends_with(".gz")),
+        agents: ctrlake_gen::DEFAULT_AGENTS,
     };
     let started = Instant::now();
     let summary = match path {

@@ -201,7 +201,16 @@ const GIVEN: [&str; 40] = [
 ];
 
 impl Directory {
+    /// The directory with [`crate::DEFAULT_AGENTS`] agents.
+    #[cfg(test)]
     pub(crate) fn build() -> Self {
+        Self::with_agents(crate::DEFAULT_AGENTS)
+    }
+
+    /// The directory with about `agents` agents: each team's size scaled from [`TEAMS`] (at
+    /// least one agent a team), so the routing and the load per team stay as they are. With
+    /// the default count the directory is the one the fixtures were made with.
+    pub(crate) fn with_agents(agent_count: u32) -> Self {
         let mut rng = ChaCha8Rng::seed_from_u64(DIRECTORY_SEED);
         let instance_id = Uuid::random(&mut rng).as_str().to_owned();
         let instance_arn = format!("arn:aws:connect:{REGION}:{ACCOUNT_ID}:instance/{instance_id}");
@@ -244,7 +253,10 @@ impl Directory {
         }
         let mut agents = Vec::new();
         let mut teams = Vec::new();
+        let default_total: usize = TEAMS.iter().map(|t| t.2).sum();
         for (team, &(_, _, size)) in TEAMS.iter().enumerate() {
+            let size = (size * agent_count as usize + default_total / 2) / default_total;
+            let size = size.max(1);
             teams.push(Team {
                 first_agent: agents.len(),
                 agents: size,
@@ -252,9 +264,14 @@ impl Directory {
             for _ in 0..size {
                 let i = agents.len();
                 // For a fixed family name (i mod 40) the given name index (i/40*3 + i) mod 40
-                // differs for every i < 400, so usernames are unique.
+                // differs for every i < 400 (and within every later block of 400, shifted),
+                // so usernames are unique with the block's number after the 400th.
                 let family = FAMILY[i % FAMILY.len()];
                 let given = GIVEN[(i / FAMILY.len() * 3 + i) % GIVEN.len()];
+                let block = match i / 400 {
+                    0 => String::new(),
+                    n => (n + 1).to_string(),
+                };
                 let site = 1 + rng.random_range(0..SITES.len());
                 let hierarchy = if rng.random_bool(0.05) {
                     None
@@ -271,7 +288,7 @@ impl Directory {
                 };
                 agents.push(Agent {
                     arn: child(&mut rng, "agent"),
-                    username: format!("{given}.{family}"),
+                    username: format!("{given}.{family}{block}"),
                     routing_profile: team,
                     hierarchy,
                     device: rng
@@ -330,6 +347,26 @@ mod tests {
         names.dedup();
         assert_eq!(names.len(), a.agents.len());
         assert!(a.queues[queue::SUPPORT_JA].arn.starts_with(&a.instance_arn));
+    }
+
+    #[test]
+    fn scaled_directories_keep_every_team_and_unique_usernames() {
+        let large = Directory::with_agents(1_000);
+        assert!(
+            (995..=1_005).contains(&large.agents.len()),
+            "{}",
+            large.agents.len()
+        );
+        let mut names: Vec<&str> = large.agents.iter().map(|x| x.username.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), large.agents.len());
+        let small = Directory::with_agents(3);
+        assert_eq!(small.teams.len(), TEAMS.len());
+        assert!(small.teams.iter().all(|t| t.agents >= 1));
+        let default = Directory::with_agents(crate::DEFAULT_AGENTS);
+        let sizes: Vec<usize> = default.teams.iter().map(|t| t.agents).collect();
+        assert_eq!(sizes, TEAMS.map(|t| t.2));
     }
 
     #[test]

@@ -61,7 +61,15 @@ pub struct GenConfig {
     pub format: OutputFormat,
     /// Gzip the output (as Firehose usually stores it).
     pub gzip: bool,
+    /// Agents who answer the contacts ([`DEFAULT_AGENTS`] unless a benchmark needs more):
+    /// each team scaled alike, so fewer agents share the same contacts, or more.
+    pub agents: u32,
 }
+
+/// The directory's agents by default: 324 in eight teams.
+pub const DEFAULT_AGENTS: u32 = 324;
+/// Most agents a directory can have.
+const MAX_AGENTS: u32 = 100_000;
 
 /// What `generate` wrote.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,7 +115,7 @@ const BUFFER_BYTES: usize = 1 << 20;
 /// level). `contacts == 0` writes an empty stream (an empty gzip member when `gzip`).
 pub fn generate<W: Write>(config: &GenConfig, out: W) -> Result<GenSummary, GenError> {
     let start_s = validate(config)?;
-    let directory = Directory::build();
+    let directory = Directory::with_agents(config.agents);
     let delimiter = match config.format {
         OutputFormat::Ndjson => Some(b'\n'),
         OutputFormat::Firehose => None,
@@ -148,7 +156,7 @@ pub fn generate<W: Write>(config: &GenConfig, out: W) -> Result<GenSummary, GenE
 /// summary counts events. Holds one small record per handled leg of the run.
 pub fn generate_agent_events<W: Write>(config: &GenConfig, out: W) -> Result<GenSummary, GenError> {
     let start_s = validate(config)?;
-    let directory = Directory::build();
+    let directory = Directory::with_agents(config.agents);
     let mut handled = Vec::new();
     let stream =
         Stream::new(&directory, config.seed, std::io::sink(), None).collecting(&mut handled);
@@ -226,6 +234,12 @@ fn validate(config: &GenConfig) -> Result<i64, GenError> {
         return Err(GenError::InvalidConfig(format!(
             "days is {}, at most {MAX_DAYS} are supported",
             config.days
+        )));
+    }
+    if !(1..=MAX_AGENTS).contains(&config.agents) {
+        return Err(GenError::InvalidConfig(format!(
+            "agents is {}, it must be 1 to {MAX_AGENTS}",
+            config.agents
         )));
     }
     // Timestamps are formatted with four-digit years; leave room for updates days later.

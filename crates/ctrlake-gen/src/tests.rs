@@ -18,6 +18,7 @@ fn config(contacts: u64, seed: u64, days: u32, format: OutputFormat, gzip: bool)
         start: NaiveDate::from_ymd_opt(2026, 3, 2).unwrap_or_default(),
         format,
         gzip,
+        agents: crate::DEFAULT_AGENTS,
     }
 }
 

@@ -27,6 +27,7 @@ fn generated(dir: &Path, name: &str, contacts: u64, format: OutputFormat, gzip: 
         start: chrono::NaiveDate::from_ymd_opt(2026, 3, 1).expect("date"),
         format,
         gzip,
+        agents: ctrlake_gen::DEFAULT_AGENTS,
     };
     generate(&config, file).expect("generate");
     path

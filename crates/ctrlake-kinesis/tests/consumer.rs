@@ -248,6 +248,7 @@ fn records() -> Vec<(String, Vec<u8>, bool)> {
         start: chrono::NaiveDate::from_ymd_opt(2026, 3, 2).expect("date"),
         format: ctrlake_gen::OutputFormat::Ndjson,
         gzip: false,
+        agents: ctrlake_gen::DEFAULT_AGENTS,
     };
     let mut generated = Vec::new();
     ctrlake_gen::generate(&config, &mut generated).expect("generate");

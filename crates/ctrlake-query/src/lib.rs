@@ -13,6 +13,7 @@
 //! This crate only reads the lake; writing is `ctrlake-ingest`'s job.
 
 pub mod lake_files;
+pub mod materialized;
 pub mod newest;
 pub mod render;
 pub mod reports;

@@ -17,6 +17,7 @@ use datafusion::common::ScalarValue;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::DataFrame;
 
+use crate::materialized::MaterializedView;
 use crate::{KpiEngine, QueryError};
 
 /// The per-day, per-queue KPI SQL.
@@ -31,8 +32,34 @@ pub const CONTACT_CHAIN_SQL: &str = include_str!("../../../queries/contact_chain
 pub const CONTACT_CHAIN_ROOT_SQL: &str = include_str!("../../../queries/contact_chain_root.sql");
 /// The per-day, per-agent KPI SQL.
 pub const AGENT_DAILY_SQL: &str = include_str!("../../../queries/agent_daily.sql");
-/// Where agents' online time went, from the agent event stream.
+/// Where agents' online time went, from the agent event stream: sums over [`AGENT_VIEWS`].
 pub const AGENT_ACTIVITY_SQL: &str = include_str!("../../../queries/agent_activity.sql");
+/// The views [`AGENT_ACTIVITY_SQL`] is built from, in order (each file reads those before it):
+/// the agents' configuration at each event, every agent status as a span, every contact state
+/// with an agent as a span, the tiling of each agent's time into activities, and when contacts
+/// waited in each queue.
+pub const AGENT_VIEWS: [(&str, &str); 5] = [
+    (
+        "agent_configs",
+        include_str!("../../../queries/agent_configs.sql"),
+    ),
+    (
+        "agent_status_spans",
+        include_str!("../../../queries/agent_status_spans.sql"),
+    ),
+    (
+        "agent_contact_spans",
+        include_str!("../../../queries/agent_contact_spans.sql"),
+    ),
+    (
+        "agent_activities",
+        include_str!("../../../queries/agent_activities.sql"),
+    ),
+    (
+        "queue_waiting_spans",
+        include_str!("../../../queries/queue_waiting_spans.sql"),
+    ),
+];
 
 /// How far after a report's last partition a callback leg is looked for (**choice**).
 pub const CALLBACK_LOOKAHEAD_DAYS: i64 = 7;
@@ -316,14 +343,9 @@ impl KpiEngine {
     ) -> Result<RecordBatch, QueryError> {
         self.set_local_days(window)?;
         let mut params = agent_activity_params(window);
+        self.register_agent_views(&params).await?;
         params.push(("group_by", ScalarValue::Utf8(Some(group.name().to_owned()))));
-        // Hash-partitioned joins (DataFusion's choice on larger inputs) made DataFusion 55
-        // panic in this query's plan ("partition not used yet" in a RepartitionExec under a
-        // nested-loop join); collected joins run it (measured on a generated day of 324
-        // agents' events).
-        let (mut state, plan) = self.frame(AGENT_ACTIVITY_SQL, &params).await?.into_parts();
-        state.config_mut().options_mut().optimizer.repartition_joins = false;
-        let batch = self.collect_single(DataFrame::new(state, plan)).await?;
+        let batch = self.single_batch(AGENT_ACTIVITY_SQL, &params).await?;
         // The group column takes the group's name; per agent, the agent count (always 1) goes.
         let schema = batch.schema();
         let mut fields = Vec::new();
@@ -340,6 +362,17 @@ impl KpiEngine {
             Arc::new(Schema::new(fields)),
             columns,
         )?)
+    }
+
+    /// Registers [`AGENT_VIEWS`] with `params` bound (and `local_days` set), each computed
+    /// once, on its first read ([`MaterializedView`]), replacing those registered before.
+    async fn register_agent_views(&self, params: &[(&str, ScalarValue)]) -> Result<(), QueryError> {
+        for (name, sql) in AGENT_VIEWS {
+            let view = MaterializedView::new(name, self.frame(sql, params).await?);
+            self.ctx.deregister_table(name)?;
+            self.ctx.register_table(name, Arc::new(view))?;
+        }
+        Ok(())
     }
 
     /// Registers `local_days(date, start_ms, end_ms)`: the window's local days.
@@ -369,13 +402,28 @@ impl KpiEngine {
         Ok(())
     }
 
-    /// Registers one view per KPI query for ad-hoc SQL: `queue_daily`, `queue_intervals` and
-    /// `agent_daily` are the report files with their parameters bound to `views` (replacing
-    /// views registered before). The queue views keep one row per service-level threshold
-    /// (`threshold_s`), as the SQL computes them; the reports spread those rows into columns.
+    /// Registers one view per KPI query for ad-hoc SQL: `queue_daily`, `queue_intervals`,
+    /// `agent_daily` and `agent_activity` (per agent) are the report files with their
+    /// parameters bound to `views`, and `agent_status_spans`, `agent_contact_spans` and
+    /// `agent_activities` the views agent activity is built from (see [`AGENT_VIEWS`]),
+    /// replacing views registered before. The queue views keep one row per service-level
+    /// threshold (`threshold_s`), as the SQL computes them; the reports spread those rows into
+    /// columns.
     pub async fn register_report_views(&self, views: &ReportViews) -> Result<(), QueryError> {
         let intervals = queue_intervals_params(&views.window, views.minutes, &views.queue)?;
         self.set_thresholds(&views.queue)?;
+        self.set_local_days(&views.window)?;
+        let mut agent_params = agent_activity_params(&views.window);
+        self.register_agent_views(&agent_params).await?;
+        agent_params.push(("group_by", ScalarValue::Utf8(Some("agent".to_owned()))));
+        let activity = self
+            .frame(AGENT_ACTIVITY_SQL, &agent_params)
+            .await?
+            .drop_columns(&["agents"])?
+            .with_column_renamed("grp", "agent")?;
+        self.ctx.deregister_table("agent_activity")?;
+        self.ctx
+            .register_table("agent_activity", activity.into_view())?;
         for (name, sql, params) in [
             (
                 "queue_daily",

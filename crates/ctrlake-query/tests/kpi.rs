@@ -443,6 +443,7 @@ async fn hashed_contacts_equal_the_sql_rule() {
             start: date("2026-03-01"),
             format: ctrlake_gen::OutputFormat::Ndjson,
             gzip: false,
+            agents: ctrlake_gen::DEFAULT_AGENTS,
         };
         let file = std::fs::File::create(&generated).expect("create");
         ctrlake_gen::generate(&config, file).expect("generate");
