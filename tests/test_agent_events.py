@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime
 import json
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 import duckdb
 import pyarrow as pa
@@ -354,3 +355,190 @@ def test_activity_by_routing_profile_and_hierarchy_counts_time_where_the_agent_w
     ]
     # Levels the agents have no group at: one "(none)" row per day.
     assert [line.split(",")[1] for line in report("hierarchy_level2")[1:]] == ["(none)", "(none)"]
+
+
+def sql_rows(lake, query: str, *options) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(run_ctrlake(
+        "sql", "--lake", lake, "--format", "csv", *options, query).stdout.decode())))
+
+
+def tokyo(ms: str) -> str:
+    """Epoch milliseconds as a Tokyo wall clock, `HH:MM:SS` (with `.mmm` when not whole)."""
+    moment = datetime.datetime.fromtimestamp(int(ms) / 1000, ZoneInfo("Asia/Tokyo"))
+    return moment.strftime("%H:%M:%S") + (f".{int(ms) % 1000:03d}" if int(ms) % 1000 else "")
+
+
+def test_the_views_show_the_scripted_days_spans(tmp_path):
+    # Each row read off make_scripted_day.py's timeline (and fixtures/expected/README.md).
+    lake = tmp_path / "lake"
+    ingest([SCRIPTED, WAITING], lake)
+    window = ["--from", "2026-03-01", "--to", "2026-03-02", "--tz", "Asia/Tokyo"]
+    sato = "agent = 'sato.hanako'"
+    statuses = sql_rows(lake, "SELECT status_name, status_type, start_ms, end_ms, seconds FROM "
+                        f"agent_status_spans WHERE {sato} ORDER BY start_ms", *window)
+    assert [(r["status_name"], r["status_type"], tokyo(r["start_ms"]), tokyo(r["end_ms"]))
+            for r in statuses] == [
+        ("Offline", "OFFLINE", "08:59:00", "09:00:00"),
+        ("Available", "ROUTABLE", "09:00:00", "09:12:00"),
+        # After the missed c1 she set herself Available again: a new status start.
+        ("Available", "ROUTABLE", "09:12:00", "09:40:00"),
+        ("Break", "CUSTOM", "09:40:00", "09:55:00"),
+        ("Available", "ROUTABLE", "09:55:00", "10:30:00"),
+        # The last status lasts until her last event: the heartbeat after logout.
+        ("Offline", "OFFLINE", "10:30:00", "10:32:00"),
+    ]
+    assert statuses[2]["seconds"] == "1680.000"
+    contacts = sql_rows(lake, "SELECT contact_id, channel, state, start_ms, end_ms FROM "
+                        f"agent_contact_spans WHERE {sato} AND contact_id IN ('c1', 'c2') "
+                        "ORDER BY contact_id, start_ms", *window)
+    assert [(r["contact_id"], r["channel"], r["state"], tokyo(r["start_ms"]),
+             tokyo(r["end_ms"])) for r in contacts] == [
+        ("c1", "VOICE", "CONNECTING", "09:10:00", "09:10:15"),
+        ("c1", "VOICE", "MISSED", "09:10:15", "09:12:00"),
+        ("c2", "VOICE", "CONNECTING", "09:20:00", "09:20:10"),
+        ("c2", "VOICE", "CONNECTED", "09:20:10", "09:25:10"),
+        ("c2", "VOICE", "CONNECTED_ONHOLD", "09:25:10", "09:26:10"),
+        ("c2", "VOICE", "CONNECTED", "09:26:10", "09:30:10"),
+        ("c2", "VOICE", "ENDED", "09:30:10", "09:31:00"),
+    ]
+    # The tiling of her time, neighbouring segments of one activity merged (heartbeats and
+    # other events split segments without changing the activity).
+    merged = []
+    for r in sql_rows(lake, "SELECT activity, start_ms, end_ms FROM agent_activities "
+                      f"WHERE {sato} ORDER BY start_ms", *window):
+        if merged and merged[-1][0] == r["activity"] and merged[-1][2] == r["start_ms"]:
+            merged[-1][2] = r["end_ms"]
+        else:
+            merged.append([r["activity"], r["start_ms"], r["end_ms"]])
+    assert [(a, tokyo(s), tokyo(e)) for a, s, e in merged] == [
+        ("offline", "08:59:00", "09:00:00"),
+        ("available_idle", "09:00:00", "09:10:00"),
+        ("connecting", "09:10:00", "09:10:15"),
+        ("missed_state", "09:10:15", "09:12:00"),
+        ("available_idle", "09:12:00", "09:20:00"),
+        ("connecting", "09:20:00", "09:20:10"),
+        ("on_contact", "09:20:10", "09:30:10"),
+        ("after_contact_work", "09:30:10", "09:31:00"),
+        ("available_idle", "09:31:00", "09:40:00"),
+        ("non_productive", "09:40:00", "09:55:00"),
+        ("available_idle", "09:55:00", "10:00:00"),
+        ("connecting", "10:00:00", "10:00:05"),
+        ("on_contact", "10:00:05", "10:12:00"),
+        ("after_contact_work", "10:12:00", "10:13:00"),
+        ("available_idle", "10:13:00", "10:30:00"),
+        ("offline", "10:30:00", "10:32:00"),
+    ]
+    # suzuki's Available span crosses local midnight: split there, one part on each day.
+    suzuki = sql_rows(lake, "SELECT date, activity, seconds FROM agent_activities WHERE "
+                      "agent = 'suzuki.ichiro' AND activity = 'available_idle' ORDER BY start_ms",
+                      *window)
+    assert [(r["date"], r["seconds"]) for r in suzuki] == [
+        ("2026-03-01", "600.000"), ("2026-03-02", "600.000")]
+    # When contacts waited, per queue and channel: w1 and w8 are on different channels, so
+    # they stay apart; w4 and w5 are in different queues.
+    waiting = sql_rows(lake, "SELECT queue_arn, channel, start_ms, end_ms FROM "
+                       "queue_waiting_spans ORDER BY queue_arn, channel, start_ms", *window)
+    assert [(r["queue_arn"].rsplit("/", 1)[1], r["channel"], tokyo(r["start_ms"]),
+             tokyo(r["end_ms"])) for r in waiting] == [
+        ("sales", "CHAT", "10:22:00", "10:25:00"),
+        ("sales", "VOICE", "10:25:00", "10:27:00"),
+        ("support", "CHAT", "09:06:00", "09:09:00"),
+        ("support", "VOICE", "09:05:00", "09:08:00"),
+        ("support", "VOICE", "09:45:00", "09:47:00"),
+        ("support", "VOICE", "10:25:30", "10:26:30"),
+        ("support", "VOICE", "13:05:30", "13:05:50"),
+        ("support", "VOICE", "13:10:00", "13:12:00"),
+    ]
+
+
+def test_overlapping_and_touching_waits_make_one_waiting_span(tmp_path):
+    def wait(contact, start, end, channel="VOICE"):
+        return {"ContactId": contact, "Channel": channel, "InitiationMethod": "INBOUND",
+                "InitiationTimestamp": start, "LastUpdateTimestamp": end,
+                "DisconnectTimestamp": end,
+                "Queue": {"ARN": "arn:aws:connect:us-east-1:1:instance/i/queue/q", "Name": "Q",
+                          "EnqueueTimestamp": start, "DequeueTimestamp": end, "Duration": 1}}
+
+    waits = [wait("a", "2026-03-02T01:00:00Z", "2026-03-02T01:05:00Z"),
+             wait("b", "2026-03-02T01:02:00Z", "2026-03-02T01:03:00Z"),   # inside a
+             wait("c", "2026-03-02T01:05:00Z", "2026-03-02T01:06:00Z"),   # touches a
+             wait("d", "2026-03-02T01:10:00Z", "2026-03-02T01:10:00Z"),   # zero length
+             wait("e", "2026-03-02T01:20:00Z", "2026-03-02T01:15:00Z"),   # dequeued first
+             wait("f", "2026-03-02T01:30:00.250Z", "2026-03-02T01:31:00Z")]
+    source = tmp_path / "waits.ndjson"
+    source.write_text("".join(json.dumps(w) + "\n" for w in waits))
+    lake = tmp_path / "lake"
+    ingest([source], lake)
+    rows = sql_rows(lake, "SELECT start_time, end_time, seconds FROM queue_waiting_spans "
+                    "ORDER BY start_ms", "--date", "2026-03-02", "--tz", "UTC")
+    assert [(r["start_time"], r["end_time"], r["seconds"]) for r in rows] == [
+        ("2026-03-02T01:00:00", "2026-03-02T01:06:00", "360.000"),
+        ("2026-03-02T01:30:00.250", "2026-03-02T01:31:00", "59.750"),
+    ]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_activities_tile_every_agents_time_without_gap_or_overlap(tmp_path, seed):
+    events, ctrs = random_day(seed)
+    source = tmp_path / "events.ndjson"
+    source.write_text("".join(json.dumps(e) + "\n" for e in events))
+    lake = tmp_path / "lake"
+    ingest([source], lake)
+    window = ["--from", "2026-03-01", "--to", "2026-03-02", "--tz", "Asia/Tokyo"]
+    segments = sql_rows(lake, "SELECT agent_arn, date, activity, start_ms, end_ms, seconds "
+                        "FROM agent_activities ORDER BY agent_arn, start_ms", *window)
+    spans = sql_rows(lake, "SELECT agent_arn, status_type, start_ms, end_ms, seconds "
+                     "FROM agent_status_spans ORDER BY agent_arn, start_ms", *window)
+    assert segments and spans
+    for agent in {s["agent_arn"] for s in spans}:
+        mine = [s for s in segments if s["agent_arn"] == agent]
+        statuses = [s for s in spans if s["agent_arn"] == agent and s["end_ms"] > s["start_ms"]]
+        # Contiguous from the first status to the last, each segment non-empty.
+        assert mine[0]["start_ms"] == statuses[0]["start_ms"], agent
+        assert mine[-1]["end_ms"] == statuses[-1]["end_ms"], agent
+        for before, after in zip(mine, mine[1:]):
+            assert before["end_ms"] == after["start_ms"], (agent, before, after)
+        assert all(int(s["end_ms"]) > int(s["start_ms"]) for s in mine)
+        # Online (any status but Offline) the same as the status spans say.
+        online = sum(Decimal(s["seconds"]) for s in mine if s["activity"] != "offline")
+        assert online == sum(Decimal(s["seconds"]) for s in statuses
+                             if s["status_type"] != "OFFLINE"), agent
+    # And each day's online segments are the report's online_s.
+    report = sql_rows(lake, "SELECT date, agent, online_s FROM agent_activity", *window)
+    by_day = sql_rows(lake, "SELECT date, agent, sum(seconds) AS online FROM agent_activities "
+                      "WHERE activity <> 'offline' AND date BETWEEN DATE '2026-03-01' AND "
+                      "DATE '2026-03-02' GROUP BY date, agent", *window)
+    assert sorted((r["date"], r["agent"], r["online_s"]) for r in report) == sorted(
+        (r["date"], r["agent"], r["online"]) for r in by_day)
+
+
+def test_duckdb_running_the_same_sql_gives_the_same_report(tmp_path):
+    # The report's SQL files run by DuckDB (tests/agent_activity_duckdb.py) over the same
+    # lake: the scripted day, and a generated day of 400 contacts with its CTRs.
+    import agent_activity_duckdb
+    from athena_duckdb import cell
+
+    ctr, events = tmp_path / "ctr.ndjson", tmp_path / "agents.ndjson"
+    run_ctrlake("gen", "--contacts", "400", "--days", "1", "--start", "2026-03-05",
+                "--out", ctr, "--agent-events", events)
+    lake = tmp_path / "lake"
+    ingest([SCRIPTED, WAITING, ctr, events], lake)
+    con = agent_activity_duckdb.connect(lake)
+    for first, last, tz, group in [("2026-03-01", "2026-03-02", "Asia/Tokyo", "agent"),
+                                   ("2026-03-05", "2026-03-05", "Asia/Tokyo", "agent"),
+                                   ("2026-03-05", "2026-03-06", "UTC", "routing_profile"),
+                                   ("2026-03-02", "2026-03-05", "America/New_York",
+                                    "hierarchy_level2")]:
+        params = agent_activity_duckdb.window_params(
+            tz, datetime.date.fromisoformat(first), datetime.date.fromisoformat(last), group)
+        names, rows = agent_activity_duckdb.agent_activity(con, params)
+        keep = [i for i, n in enumerate(names) if not (n == "agents" and group == "agent")]
+        expected = [",".join(cell(row[i]) for i in keep) for row in rows]
+        ours = run_ctrlake("report", "agent-activity", "--lake", lake, "--from", first, "--to",
+                           last, "--tz", tz, "--group-by", group, "--format", "csv"
+                           ).stdout.decode().splitlines()[1:]
+        assert len(ours) > 1, (first, tz)
+        assert ours == expected, (first, tz, group)

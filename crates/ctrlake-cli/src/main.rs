@@ -597,7 +597,9 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
     }
     eprintln!(
         "ctrlake SQL shell: tables ctr_raw, contacts, agent_events_raw, queue_daily, \
-         queue_intervals, agent_daily; end statements with ';', quit with Ctrl-D"
+         queue_intervals, agent_daily, agent_activity, agent_activities, agent_status_spans, \
+         agent_contact_spans, agent_configs, queue_waiting_spans (SHOW TABLES; DESCRIBE t); \
+         end statements with ';', quit with Ctrl-D"
     );
     let mut statement = String::new();
     loop {
