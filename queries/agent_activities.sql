@@ -1,6 +1,6 @@
 -- agent_activities: one tiling of each agent's time into activities (one row per segment),
--- from the spans of agent_status_spans.sql and agent_contact_spans.sql. The third view
--- agent_activity.sql is built from; its segments tile the time from the agent's first known
+-- from the spans of agent_status_spans.sql and agent_contact_spans.sql, one of the views
+-- agent_activity.sql is built from. Its segments tile the time from the agent's first known
 -- status to their last event without gap or overlap, and those not 'offline' tile their
 -- online time (any status but OFFLINE).
 --
@@ -23,19 +23,17 @@
 --
 -- How (a sweep: no range joins, which made this 9x slower than DuckDB's run of it): every
 -- change on an agent's timeline (a status begins or ends, a contact enters a state, +1 in its
--- category, or leaves it, -1; an event, which may change the configuration; a local day
--- begins or ends) is a point; sums and maxima running over the ordered points give, between
+-- category, or leaves it, -1; an event that may change the configuration, a row of
+-- agent_configs; a local day begins or ends) is a point; sums and maxima running over the ordered points give, between
 -- two points, the status, how many contacts are in each category and the latest event.
 --
 -- Columns: date (the local day in $tz: segments are split at local midnight), agent_arn, agent,
 -- activity, status_name, start_ms and end_ms (epoch milliseconds), start_time and end_time
--- (UTC), seconds, config_ms: the time of the agent's latest event at the segment's start,
--- whose snapshot (routing profile, hierarchy, queues, concurrency) the segment ran under.
+-- (UTC), seconds, config_ms: the at_ms of the agent's latest agent_configs row at the
+-- segment's start (routing profile, hierarchy, queues, concurrency) it ran under.
 -- Parameters: $tz, $dt_scan_from, $events_dt_to; table local_days(date, start_ms, end_ms).
 WITH event_points AS (
-    SELECT DISTINCT agent_arn, CAST(event_timestamp AS BIGINT) AS at_ms
-    FROM agent_events_raw
-    WHERE dt BETWEEN $dt_scan_from AND $events_dt_to
+    SELECT agent_arn, at_ms FROM agent_configs
 ),
 agents AS (
     SELECT DISTINCT agent_arn, agent FROM agent_status_spans

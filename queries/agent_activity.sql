@@ -1,9 +1,10 @@
 -- agent_activity: where every online second of an agent went, per local day and agent (or
 -- group), from the agent event stream (../shared agent-events.md): the sums of the segments of
 -- agent_activities.sql, which tile each agent's online time from the spans of
--- agent_status_spans.sql and agent_contact_spans.sql (every rule is stated there). ctrlake
--- computes those three views once for the window and runs this file over them; in `ctrlake
--- sql` they are views of the same files.
+-- agent_status_spans.sql and agent_contact_spans.sql, under the configurations of
+-- agent_configs.sql, and for phantom_available_s the spans of queue_waiting_spans.sql (every
+-- rule is stated in those files). ctrlake computes those five views once for the window and
+-- runs this file over them; in `ctrlake sql` they are views of the same files.
 --
 -- Columns: online_s = the sum of the activity columns (they tile it exactly);
 -- occupancy_pct = 100 x (on_contact + ACW) / (on_contact + ACW + available_idle), Connect's

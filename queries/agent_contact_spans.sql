@@ -1,7 +1,7 @@
 -- agent_contact_spans: every state a contact was in with an agent, as a span (one row per
 -- agent, contact and state start), from the agent event stream's snapshots (table
--- agent_events_raw). The second of the three views agent_activity.sql is built from; like the
--- first (agent_status_spans.sql) it uses the snapshots' StateStartTimestamp, never the gaps
+-- agent_events_raw), one of the views agent_activity.sql is built from. Like
+-- agent_status_spans.sql it uses the snapshots' StateStartTimestamp, never the gaps
 -- between events, and keeps distinct values only, so arrival order, copies of an event and
 -- heartbeats change nothing.
 -- - Every (contact, state start) the snapshots show begins a span (the current snapshot of

@@ -1,6 +1,6 @@
 -- agent_status_spans: every agent status as a span (one row per agent and status start), from
 -- the agent event stream (table agent_events_raw, every delivered copy; ../shared
--- agent-events.md). The first of the three views agent_activity.sql is built from.
+-- agent-events.md), one of the views agent_activity.sql is built from.
 --
 -- Durations come from the snapshots' StartTimestamp, never from the gaps between events, and
 -- copies of an event (the same EventId) add nothing: every step keeps distinct values (status

@@ -146,7 +146,10 @@ def activity_report(events: list[dict], ctrs: list[dict], tz: str, first: dt.dat
                 idle.append((day, a, b))
         phantom = defaultdict(int)
         for day, a, b in idle:
-            config_event = [e for e, t in zip(agent_events, times) if t <= a][-1]
+            # The configuration of the latest event that can change it: not a heartbeat,
+            # unless at the agent's first event time.
+            config_event = [e for e, t in zip(agent_events, times)
+                            if t <= a and (t == times[0] or e["EventType"] != "HEART_BEAT")][-1]
             profile = config_event["CurrentAgentSnapshot"]["Configuration"]["RoutingProfile"]
             slots = profile.get("Concurrency")
             channels = None if slots is None else {s["Channel"] for s in slots
