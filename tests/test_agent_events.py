@@ -146,7 +146,7 @@ def test_a_lake_without_agent_events_has_no_activity_rows(tmp_path):
     lake = tmp_path / "lake"
     ingest(CTR_FILES, lake)
     out = run_ctrlake("report", "agent-activity", "--lake", lake, "--date", "2026-03-02",
-                      "--tz", "Asia/Tokyo", "--format", "csv").stdout.decode()
+                      "--tz", "Asia/Tokyo", "--format", "csv", "--allow-empty").stdout.decode()
     assert out.splitlines() == [EXPECTED.read_text().splitlines()[0]]
 
 

@@ -138,10 +138,14 @@ def test_multi_member_gzip_and_crlf(bin_path, tmp_path):
 
 def test_inputs_as_directory_and_glob(bin_path, tmp_path):
     lake_dir, lake_glob = tmp_path / "a", tmp_path / "b"
-    summary = ingest([FIXTURES / "ctr"], lake_dir)
+    summary = ingest([FIXTURES / "ctr"], lake_dir, check=False)
     # the directory is read recursively: README.md in there is read too, line by line, and
-    # dead-lettered as invalid_json
+    # dead-lettered as invalid_json; nothing ingested from a source is exit code 3, naming it
     assert summary["records written"] == 38
+    assert summary["_returncode"] == 3
+    assert summary["sources without rows"] == 1
+    assert f"nothing was ingested from {file_uri(FIXTURES / 'ctr' / 'README.md')}: its " \
+        in summary["_stderr"]
     assert {d["source_uri"] for d in read_dead_letters(lake_dir)} == {
         file_uri(FIXTURES / "ctr" / "README.md")
     }
@@ -249,7 +253,8 @@ def test_record_cut_inside_multibyte_character_is_truncated(bin_path, tmp_path):
     src = tmp_path / "cut.ndjson"
     src.write_bytes(line[:cut_at])
     lake = tmp_path / "lake"
-    summary = ingest([src], lake)
+    summary = ingest([src], lake, check=False)
+    assert summary["_returncode"] == 3, "its only record was dead-lettered"
     (letter,) = read_dead_letters(lake)
     assert (letter["source_offset"], letter["length"]) == (0, cut_at)
     assert dead_letter_bytes(letter) == line[:cut_at]
@@ -298,3 +303,15 @@ def test_paths_with_spaces_and_hashes_become_valid_file_uris(tmp_path):
         out = run_ctrlake("sql", "--lake", location, "--format", "csv",
                           "SELECT count(*) AS n FROM ctr_raw").stdout.decode()
         assert out.split() == ["n", "3"], (location, out)
+
+
+def test_an_empty_source_is_named_and_exits_3(bin_path, tmp_path):
+    empty, good = tmp_path / "empty.ndjson", tmp_path / "good.ndjson"
+    empty.write_bytes(b"")
+    shutil.copy(CTR_FILES[0], good)
+    summary = ingest([empty, good], tmp_path / "lake", check=False)
+    assert summary["_returncode"] == 3
+    assert summary["records written"] >= 1
+    assert f"nothing was ingested from {file_uri(empty)}: it holds no records" in summary["_stderr"]
+    assert str(good) not in summary["_stderr"]
+    assert ingest([good], tmp_path / "lake2")["_returncode"] == 0

@@ -64,15 +64,107 @@ def test_bad_sql_is_one_line_and_exit_1(bin_path, fixture_lake):
     assert "panicked" not in stderr and "backtrace" not in stderr.lower()
 
 
-def test_shell_runs_statements_from_stdin(bin_path, fixture_lake, tmp_path):
+def test_sql_runs_a_script_from_stdin_an_argument_or_a_file(bin_path, fixture_lake, tmp_path):
     lake, _ = fixture_lake
-    script = "SELECT count(*) AS n\n  FROM contacts;\nSELECT broken(;\nSELECT 41 + 1 AS answer;\n"
-    result = run_ctrlake("sql", "--lake", lake, input=script.encode(), env={"HOME": str(tmp_path)})
-    cells = [c.strip() for line in result.stdout.decode().splitlines() for c in line.split("|")]
-    assert "33" in cells and "42" in cells, result.stdout.decode()
-    errors = [l for l in result.stderr.decode().splitlines() if l.startswith("error:")]
-    assert len(errors) == 1 and "Expected" in errors[0], result.stderr.decode()
-    assert (tmp_path / ".ctrlake_history").exists()
+    # The last statement needs no ';'; every result is printed, in order.
+    script = "SELECT count(*) AS n\n  FROM contacts;\n-- a comment\nSELECT 41 + 1 AS answer"
+    for args, stdin in [([], script), ([script], None), (["--file", tmp_path / "q.sql"], None),
+                        (["--file", "-"], script)]:
+        (tmp_path / "q.sql").write_text(script)
+        result = run_ctrlake("sql", "--lake", lake, "--format", "csv", *args,
+                             input=stdin.encode() if stdin else b"",
+                             env={"HOME": str(tmp_path)})
+        assert result.stdout.decode().splitlines() == ["n", "33", "answer", "42"], args
+    # Piped input is a script, not a shell session: no history is written.
+    assert not (tmp_path / ".ctrlake_history").exists()
+
+
+def test_a_script_stops_at_its_first_failing_statement(bin_path, fixture_lake, tmp_path):
+    lake, _ = fixture_lake
+    result = run_ctrlake("sql", "--lake", lake, "--format", "csv", input=(
+        b"SELECT 1 AS first;\nSELECT nope FROM contacts;\nSELECT 3 AS third;\n"), check=False)
+    assert result.returncode == 1
+    assert result.stdout.decode().splitlines() == ["first", "1"]
+    assert "statement 2 of 3 (SELECT nope FROM contacts)" in result.stderr.decode()
+    # A syntax error anywhere stops the script before anything runs.
+    result = run_ctrlake("sql", "--lake", lake, "SELECT 1 AS a; SELECT broken(; SELECT 2",
+                         check=False)
+    assert result.returncode == 1 and result.stdout == b""
+    assert "Expected" in result.stderr.decode()
+    # Read-only applies to every statement of a script.
+    result = run_ctrlake("sql", "--lake", lake, f"SELECT 1; COPY (SELECT 1) TO '{tmp_path}/x.csv'",
+                         check=False)
+    assert result.returncode == 1 and "read-only" in result.stderr.decode()
+    assert not (tmp_path / "x.csv").exists()
+    empty = run_ctrlake("sql", "--lake", lake, "-- nothing but a comment", check=False)
+    assert empty.returncode == 1 and "no SQL statement" in empty.stderr.decode()
+
+
+def test_a_failed_command_leaves_no_half_written_out_file(bin_path, fixture_lake, tmp_path):
+    lake, _ = fixture_lake
+    out = tmp_path / "report.csv"
+    run_ctrlake("report", "queues", "--lake", lake, "--date", "2026-03-02", "--tz", "Asia/Tokyo",
+                "--format", "csv", "--out", out)
+    good = out.read_bytes()
+    assert good.count(b"\n") == 2, "a header and a row"
+    # Maps cannot be written as CSV (yet): the write fails after the query ran.
+    result = run_ctrlake("sql", "--lake", lake, "--format", "csv", "--out", out,
+                         "SELECT contact_id, attributes FROM contacts", check=False)
+    assert result.returncode == 1
+    assert out.read_bytes() == good, "the earlier report is untouched"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["report.csv"], "no temporary left"
+    fresh = tmp_path / "fresh.csv"
+    run_ctrlake("sql", "--lake", lake, "--format", "csv", "--out", fresh,
+                "SELECT contact_id, attributes FROM contacts", check=False)
+    assert not fresh.exists()
+    # A file written is readable by others as a plain `>` redirect would make it (umask).
+    import os
+    import stat
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o666 & ~mask
+
+
+def test_an_empty_report_says_what_the_lake_holds_and_exits_3(bin_path, fixture_lake, tmp_path):
+    lake, _ = fixture_lake
+    out = tmp_path / "nightly.csv"
+    for report in ["queues", "agents", "intervals", "agent-activity"]:
+        result = run_ctrlake("report", report, "--lake", lake, "--date", "2025-12-31", "--tz",
+                             "Asia/Tokyo", "--format", "csv", "--out", out, check=False)
+        assert result.returncode == 3, (report, result.stderr)
+        stderr = result.stderr.decode()
+        assert "the report is empty" in stderr and "2025-12-31" in stderr, stderr
+        if report == "agent-activity":
+            assert "the lake holds no agent events" in stderr, stderr
+        else:
+            assert "the lake holds contacts of the UTC days 2022-01-05 to 2026-03-07" in stderr
+        assert not out.exists(), "nothing written"
+    allowed = run_ctrlake("report", "queues", "--lake", lake, "--date", "2025-12-31",
+                          "--format", "csv", "--allow-empty")
+    assert allowed.stdout.decode().count("\n") == 1, "the header only"
+
+
+def test_a_closed_pipe_ends_the_output_quietly(bin_path, fixture_lake):
+    import subprocess
+
+    from conftest import ctrlake_bin
+
+    lake, _ = fixture_lake
+    # `ctrlake ... | head -1`: the reader goes after one line. Output larger than the pipe's
+    # buffer meets the closed pipe (exit 141, as SIGPIPE would end a Unix tool); a small one
+    # may be written whole before the reader goes (exit 0).
+    for args, codes in (
+            (["sql", "--lake", str(lake), "--format", "csv", "SELECT contact_id, channel, value "
+              "FROM ctr_raw CROSS JOIN generate_series(1, 3000)"], (141,)),
+            (["gen", "--contacts", "20000"], (141,)),
+            (["schema", "--format", "json"], (0, 141))):
+        proc = subprocess.Popen([str(ctrlake_bin()), *args], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE)
+        proc.stdout.readline()
+        proc.stdout.close()
+        _, stderr = proc.communicate(timeout=120)
+        assert stderr == b"", (args, stderr)
+        assert proc.returncode in codes, (args, proc.returncode)
 
 
 def test_report_rejects_bad_arguments(bin_path, fixture_lake):

@@ -46,6 +46,11 @@ enum Command {
     Report {
         #[command(subcommand)]
         report: ReportKind,
+        /// Write a report whose window holds no rows (its header only) and exit 0. Without
+        /// it such a report is not written: the command names the days the lake holds and
+        /// exits 3, so that a nightly job does not send an empty report.
+        #[arg(long, global = true)]
+        allow_empty: bool,
     },
     /// Run SQL over the lake: tables ctr_raw (every version), contacts (de-duplicated) and
     /// agent_events_raw (every delivered agent event), and the report views queue_daily,
@@ -293,8 +298,16 @@ struct SqlArgs {
     /// ...). Without it the SQL is read-only: queries over the lake only.
     #[arg(long)]
     allow_write: bool,
-    /// The query; without it, an interactive shell.
+    /// The SQL: one statement or several, each ended by `;` (the last one's is optional).
+    /// Without it (and without --file), an interactive shell on a terminal, or the script
+    /// read from standard input. It may start with a `--` comment.
+    #[arg(allow_hyphen_values = true)]
     query: Option<String>,
+    /// Run the statements of this file (`-`: standard input) in order; the first that fails
+    /// stops the script with exit code 1. With --out, the last statement's result goes to
+    /// the file.
+    #[arg(long, value_name = "FILE")]
+    file: Option<PathBuf>,
 }
 
 #[derive(Subcommand)]
@@ -410,14 +423,43 @@ enum GenFormat {
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
+/// Exit code when there was no data where some was expected: a report whose window holds no
+/// rows (see `--allow-empty`), a source of `ingest files` from which no record was ingested.
+const EXIT_NO_DATA: u8 = 3;
+/// Exit code when the reader of standard output went away (`ctrlake ... | head`): the status
+/// of a Unix tool that SIGPIPE ended (128 + 13), without a message.
+const EXIT_BROKEN_PIPE: u8 = 141;
+
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(code) => code,
+        Err(error) if is_broken_pipe(&error) => ExitCode::from(EXIT_BROKEN_PIPE),
         Err(error) => {
             eprintln!("ctrlake: {}", error_text(&error));
             ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `error` comes from writing to a pipe whose reader closed it.
+fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            // Arrow's writers keep only the text of some I/O errors.
+            || cause.to_string().contains("Broken pipe (os error 32)")
+    })
+}
+
+/// Writes `text` to standard output, returning the error (a closed pipe) instead of
+/// panicking as `print!` does.
+fn print_out(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.flush()?;
+    Ok(())
 }
 
 /// The error and its causes on one line, each cause once: library errors often include their
@@ -442,12 +484,12 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Ingest {
             from: IngestFrom::Kinesis(args),
         } => kinesis::ingest_kinesis(args),
-        Command::Schema(args) => {
-            print_schema(&args);
-            Ok(ExitCode::SUCCESS)
-        }
+        Command::Schema(args) => print_schema(&args).map(|()| ExitCode::SUCCESS),
         Command::Gen(args) => generate(args).map(|()| ExitCode::SUCCESS),
-        Command::Report { report } => query_runtime()?.block_on(run_report(report)),
+        Command::Report {
+            report,
+            allow_empty,
+        } => query_runtime()?.block_on(run_report(report, allow_empty)),
         Command::Sql(args) => query_runtime()?.block_on(sql(args)),
         Command::Contacts(args) => query_runtime()?.block_on(contacts(args)),
         Command::Compact(args) => compact::compact(args),
@@ -499,14 +541,47 @@ fn emit(batches: &[ctrlake_query::render::RecordBatch], output: &OutputArgs) -> 
         Format::Parquet => OutputFormat::Parquet,
     };
     match (&output.out, format) {
-        (Some(path), OutputFormat::Parquet) => ctrlake_query::render::write_parquet(batches, path)?,
-        (Some(path), _) => {
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("creating {}", path.display()))?;
-            ctrlake_query::render::write(batches, format, std::io::BufWriter::new(file))?
-        }
+        (Some(path), OutputFormat::Parquet) => write_atomically(path, |file| {
+            Ok(ctrlake_query::render::write_parquet(batches, file)?)
+        })?,
+        (Some(path), _) => write_atomically(path, |file| {
+            let mut out = std::io::BufWriter::new(file);
+            ctrlake_query::render::write(batches, format, &mut out)?;
+            out.into_inner().map_err(|e| e.into_error())?;
+            Ok(())
+        })?,
         (None, _) => ctrlake_query::render::write(batches, format, std::io::stdout().lock())?,
     }
+    Ok(())
+}
+
+/// Writes `path` through a temporary file beside it, renamed over `path` once complete: a
+/// command that fails leaves no half-written file (and an earlier file at `path` as it was).
+fn write_atomically(
+    path: &std::path::Path,
+    write: impl FnOnce(std::fs::File) -> Result<()>,
+) -> Result<()> {
+    let folder = match path.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent,
+        _ => std::path::Path::new("."),
+    };
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(".ctrlake-").suffix(".partial");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        // As File::create would: 0666 less the umask (tempfile's default is 0600).
+        builder.permissions(std::fs::Permissions::from_mode(0o666));
+    }
+    let temporary = builder
+        .tempfile_in(folder)
+        .with_context(|| format!("creating a file in {}", folder.display()))?;
+    let file = temporary.as_file().try_clone()?;
+    write(file).with_context(|| format!("writing {}", path.display()))?;
+    temporary
+        .persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -525,18 +600,24 @@ async fn open_engine(
     Ok(ctrlake_query::KpiEngine::open_with(lake, &engine.options(allow_write)).await?)
 }
 
-async fn run_report(report: ReportKind) -> Result<ExitCode> {
-    let (batch, output) = match report {
+async fn run_report(report: ReportKind, allow_empty: bool) -> Result<ExitCode> {
+    let agent_events = matches!(report, ReportKind::AgentActivity(_));
+    let (batch, output, engine, window) = match report {
         ReportKind::Queues(args) => {
             let window = report_window(&args.report)?;
             let engine = open_engine(&args.report.lake, &args.report.engine, false).await?;
             let batch = engine.queue_daily(&window, &queue_options(&args)).await?;
-            (batch, args.report.output)
+            (batch, args.report.output, engine, window)
         }
         ReportKind::Agents(args) => {
             let window = report_window(&args)?;
             let engine = open_engine(&args.lake, &args.engine, false).await?;
-            (engine.agent_daily(&window).await?, args.output)
+            (
+                engine.agent_daily(&window).await?,
+                args.output,
+                engine,
+                window,
+            )
         }
         ReportKind::AgentActivity(args) => {
             let window = report_window(&args.report)?;
@@ -544,7 +625,7 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
             let batch = engine
                 .agent_activity(&window, args.group_by.group())
                 .await?;
-            (batch, args.report.output)
+            (batch, args.report.output, engine, window)
         }
         ReportKind::Intervals(args) => {
             let window = report_window(&args.queues.report)?;
@@ -553,9 +634,30 @@ async fn run_report(report: ReportKind) -> Result<ExitCode> {
             let batch = engine
                 .queue_intervals(&window, args.minutes, &queue_options(&args.queues))
                 .await?;
-            (batch, args.queues.report.output)
+            (batch, args.queues.report.output, engine, window)
         }
     };
+    if batch.num_rows() == 0 && !allow_empty {
+        let (what, held) = if agent_events {
+            ("agent events", engine.agent_event_partition_dates().await?)
+        } else {
+            ("contacts", engine.partition_dates().await?)
+        };
+        let holds = match held {
+            Some((first, last)) => {
+                format!("the lake holds {what} of the UTC days {first} to {last}")
+            }
+            None => format!("the lake holds no {what}"),
+        };
+        eprintln!(
+            "ctrlake: the report is empty: no {what} in {} to {} ({}); {holds}. Nothing was \
+             written (--allow-empty writes the empty report and exits 0).",
+            window.from,
+            window.to,
+            window.tz.name()
+        );
+        return Ok(ExitCode::from(EXIT_NO_DATA));
+    }
     emit(&[batch], &output)?;
     Ok(ExitCode::SUCCESS)
 }
@@ -577,15 +679,73 @@ async fn sql(args: SqlArgs) -> Result<ExitCode> {
         };
         engine.register_report_views(&views).await?;
     }
-    let Some(query) = &args.query else {
-        return shell(&engine).await;
+    let script = match (&args.query, &args.file) {
+        (Some(query), None) => query.clone(),
+        (None, Some(path)) if path.as_os_str() == "-" => read_stdin()?,
+        (None, Some(path)) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the SQL script {}", path.display()))?,
+        (None, None) if std::io::stdin().is_terminal() => return shell(&engine).await,
+        (None, None) => read_stdin()?,
+        (Some(_), Some(_)) => bail!("give the SQL either as an argument or with --file, not both"),
     };
-    let batches = engine
-        .query(query, &[])
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    emit(&batches, &report.output)?;
+    run_script(&engine, &script, &report.output).await?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn read_stdin() -> Result<String> {
+    use std::io::Read;
+    let mut script = String::new();
+    std::io::stdin()
+        .read_to_string(&mut script)
+        .context("reading the SQL script from standard input")?;
+    Ok(script)
+}
+
+/// Runs every statement of `script` in order, printing each result (with `--out`, the last
+/// one goes to the file), and stops at the first that fails, naming it.
+async fn run_script(
+    engine: &ctrlake_query::KpiEngine,
+    script: &str,
+    output: &OutputArgs,
+) -> Result<()> {
+    let statements = engine
+        .parse_script(script)
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    if statements.is_empty() {
+        bail!("no SQL statement to run");
+    }
+    let count = statements.len();
+    for (index, statement) in statements.into_iter().enumerate() {
+        let named = |error: ctrlake_query::QueryError, text: &str| {
+            let mut short: String = text.split_whitespace().collect::<Vec<_>>().join(" ");
+            if short.chars().count() > 60 {
+                short = short.chars().take(57).collect::<String>() + "...";
+            }
+            match count {
+                1 => anyhow::anyhow!("{error}"),
+                _ => anyhow::anyhow!("statement {} of {count} ({short}): {error}", index + 1),
+            }
+        };
+        let text = statement.text.clone();
+        let frame = engine
+            .frame_statement(statement)
+            .await
+            .map_err(|e| named(e, &text))?;
+        let batches = engine.collect(frame).await.map_err(|e| named(e, &text))?;
+        let last = index + 1 == count;
+        if last {
+            emit(&batches, output)?;
+        } else {
+            emit(
+                &batches,
+                &OutputArgs {
+                    format: output.format,
+                    out: None,
+                },
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// An interactive SQL shell: statements end with `;`, history in ~/.ctrlake_history.
@@ -617,20 +777,12 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
                 }
                 let text = std::mem::take(&mut statement);
                 let _ = editor.add_history_entry(text.trim_end());
-                match engine
-                    .query(text.trim_end().trim_end_matches(';'), &[])
-                    .await
-                {
-                    Ok(batches) => {
-                        let output = OutputArgs {
-                            format: Format::Table,
-                            out: None,
-                        };
-                        if let Err(error) = emit(&batches, &output) {
-                            eprintln!("error: {error:#}");
-                        }
-                    }
-                    Err(error) => eprintln!("error: {error}"),
+                let output = OutputArgs {
+                    format: Format::Table,
+                    out: None,
+                };
+                if let Err(error) = run_script(engine, &text, &output).await {
+                    eprintln!("error: {}", error_text(&error));
                 }
             }
             Err(rustyline::error::ReadlineError::Interrupted) => statement.clear(),
@@ -703,14 +855,25 @@ fn ingest_files(args: IngestFilesArgs) -> Result<ExitCode> {
     let outcome = backfill(&sources, &lake, &options, runtime.handle(), &progress);
     display.stop();
     let summary = outcome.with_context(|| format!("ingest into {} failed", lake.location()))?;
-    print_summary(&summary, lake.location());
-    Ok(if summary.source_errors.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        for error in &summary.source_errors {
-            eprintln!("ctrlake: {error}");
+    print_summary(&summary, lake.location())?;
+    for error in &summary.source_errors {
+        eprintln!("ctrlake: {error}");
+    }
+    for (source, read) in &summary.sources_without_rows {
+        match read {
+            0 => eprintln!("ctrlake: nothing was ingested from {source}: it holds no records"),
+            _ => eprintln!(
+                "ctrlake: nothing was ingested from {source}: its {read} record(s) were all \
+                 dead-lettered (reasons in the summary, bytes in the lake's _dead_letter/)"
+            ),
         }
+    }
+    Ok(if !summary.source_errors.is_empty() {
         ExitCode::from(2)
+    } else if !summary.sources_without_rows.is_empty() {
+        ExitCode::from(EXIT_NO_DATA)
+    } else {
+        ExitCode::SUCCESS
     })
 }
 
@@ -718,46 +881,74 @@ fn rate(count: f64, elapsed: Duration) -> f64 {
     count / elapsed.as_secs_f64().max(1e-9)
 }
 
-fn print_summary(summary: &BackfillSummary, lake: &str) {
+fn print_summary(summary: &BackfillSummary, lake: &str) -> Result<()> {
+    use std::fmt::Write;
+    let mut text = String::new();
     const MB: f64 = 1_000_000.0;
     let elapsed = summary.elapsed;
-    println!("ingested {} source(s) into {lake}", summary.sources);
-    println!("  records read         {:>12}", summary.records_read);
-    println!("  records written      {:>12}", summary.records_written);
-    println!("  records dead-lettered{:>12}", summary.dead_lettered());
+    writeln!(text, "ingested {} source(s) into {lake}", summary.sources)?;
+    writeln!(text, "  records read         {:>12}", summary.records_read)?;
+    writeln!(
+        text,
+        "  records written      {:>12}",
+        summary.records_written
+    )?;
+    writeln!(
+        text,
+        "  records dead-lettered{:>12}",
+        summary.dead_lettered()
+    )?;
+
     for (reason, count) in &summary.dead_letters {
-        println!("    {:<19}{count:>12}", reason.code());
+        writeln!(text, "    {:<19}{count:>12}", reason.code())?;
     }
-    println!(
+    if !summary.sources_without_rows.is_empty() {
+        writeln!(
+            text,
+            "  sources without rows {:>12}  (nothing ingested from them)",
+            summary.sources_without_rows.len()
+        )?;
+    }
+    writeln!(
+        text,
         "  files written        {:>12}  ({} Parquet, {} dead-letter)",
         summary.parquet_files + summary.dead_letter_files,
         summary.parquet_files,
         summary.dead_letter_files
-    );
-    println!(
+    )?;
+    writeln!(
+        text,
         "  bytes read           {:>12}  ({:.1} MB of JSON after decompression)",
         summary.bytes_read,
         summary.bytes_decoded as f64 / MB
-    );
-    println!("  bytes written        {:>12}", summary.bytes_written);
+    )?;
+    writeln!(text, "  bytes written        {:>12}", summary.bytes_written)?;
     if summary.earlier_files_removed > 0 {
-        println!(
+        writeln!(
+            text,
             "  earlier files removed{:>12}  (written from these sources by earlier runs, replaced)",
             summary.earlier_files_removed
-        );
+        )?;
     }
     if summary.stale_temporaries_removed > 0 {
-        println!(
+        writeln!(
+            text,
             "  stale temporaries    {:>12}  (left by interrupted runs, removed)",
             summary.stale_temporaries_removed
-        );
+        )?;
     }
-    println!("  elapsed              {:>11.2}s", elapsed.as_secs_f64());
-    println!(
+    writeln!(
+        text,
+        "  elapsed              {:>11.2}s",
+        elapsed.as_secs_f64()
+    )?;
+    writeln!(
+        text,
         "  rate                 {:>12.0} records/s, {:.1} MB/s",
         rate(summary.records_read as f64, elapsed),
         rate(summary.bytes_decoded as f64, elapsed) / MB
-    );
+    )?;
+    print_out(&text)
 }
 
 /// A progress bar on a terminal, a log line every 10 s otherwise, nothing with `--quiet`.
@@ -839,7 +1030,7 @@ impl ProgressDisplay {
     }
 }
 
-fn print_schema(args: &SchemaArgs) {
+fn print_schema(args: &SchemaArgs) -> Result<()> {
     let folder = match args.of {
         LakeTable::Ctr => ctrlake_ingest::lake::CTR_TABLE,
         LakeTable::AgentEvents => ctrlake_ingest::lake::AGENT_EVENTS_TABLE,
@@ -900,9 +1091,9 @@ fn print_schema(args: &SchemaArgs) {
         LakeTable::AgentEvents => ctrlake_model::agent_event::athena_ddl(&table, &location),
     };
     match args.format {
-        SchemaFormat::All => print!("{}\n{}", arrow(), ddl()),
-        SchemaFormat::Arrow => print!("{}", arrow()),
-        SchemaFormat::Athena => print!("{}", ddl()),
+        SchemaFormat::All => print_out(&format!("{}\n{}", arrow(), ddl())),
+        SchemaFormat::Arrow => print_out(&arrow()),
+        SchemaFormat::Athena => print_out(&ddl()),
         SchemaFormat::Json => {
             let columns: Vec<serde_json::Value> = schema
                 .fields()
@@ -918,7 +1109,7 @@ fn print_schema(args: &SchemaArgs) {
                     })
                 })
                 .collect();
-            println!("{}", serde_json::json!({ "columns": columns }));
+            print_out(&format!("{}\n", serde_json::json!({ "columns": columns })))
         }
     }
 }

@@ -117,6 +117,10 @@ pub struct BackfillSummary {
     pub elapsed: Duration,
     /// Sources that could not be read to the end (the bytes before the failure are ingested).
     pub source_errors: Vec<String>,
+    /// Sources read to their end from which no record was written, with the records read
+    /// from them: every record dead-lettered (a file of something else), or none in them
+    /// (an empty file).
+    pub sources_without_rows: Vec<(String, u64)>,
     /// Files that earlier runs wrote from a source read whole in this run and that this run
     /// did not write again (the source changed since): removed, so that a source's rows are
     /// in the lake once.
@@ -828,6 +832,8 @@ struct Coordinator<'a> {
     written: HashSet<String>,
     /// Sources not read to their end.
     failed_sources: HashSet<usize>,
+    /// Records read from each source, and those not dead-lettered (in `sources` order).
+    rows_by_source: Vec<(u64, u64)>,
 }
 
 /// What a finished run wrote, for [`remove_earlier_files`].
@@ -861,12 +867,21 @@ impl<'a> Coordinator<'a> {
             summary: BackfillSummary::default(),
             written: HashSet::new(),
             failed_sources: HashSet::new(),
+            rows_by_source: vec![(0, 0); sources.len()],
         }
     }
 
     /// Closes the write queue (so workers end) and hands back the summary and what
     /// [`remove_earlier_files`] needs.
-    fn finish(self) -> (BackfillSummary, Written) {
+    fn finish(mut self) -> (BackfillSummary, Written) {
+        self.summary.sources_without_rows = self
+            .sources
+            .iter()
+            .zip(&self.rows_by_source)
+            .enumerate()
+            .filter(|(index, (_, (_, rows)))| *rows == 0 && !self.failed_sources.contains(index))
+            .map(|(_, (source, (read, _)))| (source.uri.clone(), *read))
+            .collect();
         (
             self.summary,
             Written {
@@ -941,6 +956,12 @@ impl<'a> Coordinator<'a> {
         let chunk_end = chunk.offset + chunk.len;
         self.summary.bytes_decoded += chunk.len;
         self.summary.records_read += decoded.records;
+        if let Some((read, rows)) = self.rows_by_source.get_mut(chunk.source) {
+            *read += decoded.records;
+            *rows += decoded
+                .records
+                .saturating_sub(decoded.dead_letters.len() as u64);
+        }
         self.progress
             .records_read
             .fetch_add(decoded.records, Ordering::Relaxed);

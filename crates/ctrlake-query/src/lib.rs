@@ -118,6 +118,14 @@ const FOOTER_READ_BYTES: usize = 64 * 1024;
 /// memory: about 35 KB a file.
 const METADATA_CACHE_BYTES: usize = 512 << 20;
 
+/// One statement of a script, parsed ([`KpiEngine::parse_script`]).
+#[derive(Debug, Clone)]
+pub struct ScriptStatement {
+    /// The statement as the parser prints it back (for messages).
+    pub text: String,
+    statement: datafusion::sql::parser::Statement,
+}
+
 /// What a query session may do and how much memory it may take.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -166,6 +174,8 @@ pub struct KpiEngine {
     ctx: SessionContext,
     /// `<lake>/ctr/`, the table's root.
     ctr_url: ListingTableUrl,
+    /// `<lake>/agent_events/`.
+    agent_events_url: ListingTableUrl,
     /// What statements [`KpiEngine::frame`] plans (read-only unless allowed).
     sql_options: SQLOptions,
     memory_limit: usize,
@@ -213,7 +223,7 @@ impl KpiEngine {
         ctx.register_table("contacts", Arc::new(newest::NewestVersions::new(table)))?;
         // Agent events (agent_events/), every delivered copy; a lake without any is an empty
         // table of the same columns.
-        let (_, events) = lake_table(
+        let (agent_events_url, events) = lake_table(
             &ctx,
             &root,
             location,
@@ -228,6 +238,7 @@ impl KpiEngine {
         Ok(Self {
             ctx,
             ctr_url: table_url,
+            agent_events_url,
             sql_options: SQLOptions::new()
                 .with_allow_ddl(!read_only)
                 .with_allow_dml(!read_only)
@@ -241,9 +252,23 @@ impl KpiEngine {
     /// only a file from elsewhere or an older ctrlake can have made) are left out, so that a
     /// `9999-12-31` folder cannot stretch the whole-lake window to year 10000.
     pub async fn partition_dates(&self) -> Result<Option<(NaiveDate, NaiveDate)>, QueryError> {
-        let store = self.ctx.runtime_env().object_store(&self.ctr_url)?;
+        self.partition_dates_of(&self.ctr_url).await
+    }
+
+    /// [`KpiEngine::partition_dates`] of `agent_events/`.
+    pub async fn agent_event_partition_dates(
+        &self,
+    ) -> Result<Option<(NaiveDate, NaiveDate)>, QueryError> {
+        self.partition_dates_of(&self.agent_events_url).await
+    }
+
+    async fn partition_dates_of(
+        &self,
+        table: &ListingTableUrl,
+    ) -> Result<Option<(NaiveDate, NaiveDate)>, QueryError> {
+        let store = self.ctx.runtime_env().object_store(table)?;
         let listing = store
-            .list_with_delimiter(Some(self.ctr_url.prefix()))
+            .list_with_delimiter(Some(table.prefix()))
             .await
             .map_err(datafusion::error::DataFusionError::from)?;
         let dates = listing.common_prefixes.iter().filter_map(|prefix| {
@@ -377,6 +402,45 @@ impl KpiEngine {
             .collect()
             .await?;
         Ok(arrow_cast::pretty::pretty_format_batches(&batches)?.to_string())
+    }
+
+    /// The statements of a script (`;`-separated, the last one's `;` optional), parsed in the
+    /// session's SQL dialect, not yet planned: a syntax error anywhere stops the script
+    /// before any statement runs.
+    pub fn parse_script(&self, sql: &str) -> Result<Vec<ScriptStatement>, QueryError> {
+        let state = self.ctx.state();
+        let dialect = state.config().options().sql_parser.dialect.to_string();
+        let dialect = datafusion::sql::sqlparser::dialect::dialect_from_str(&dialect)
+            .ok_or_else(|| QueryError::Invalid(format!("unknown SQL dialect {dialect}")))?;
+        let statements =
+            datafusion::sql::parser::DFParser::parse_sql_with_dialect(sql, dialect.as_ref())?;
+        Ok(statements
+            .into_iter()
+            .map(|statement| ScriptStatement {
+                text: statement.to_string(),
+                statement,
+            })
+            .collect())
+    }
+
+    /// Plans one statement of [`KpiEngine::parse_script`] (as [`KpiEngine::frame`] plans a
+    /// query: statements that change something only when the session allows them).
+    pub async fn frame_statement(
+        &self,
+        statement: ScriptStatement,
+    ) -> Result<DataFrame, QueryError> {
+        let state = self.ctx.state();
+        let plan = state
+            .statement_to_plan(statement.statement)
+            .await
+            .map_err(read_only_hint)?;
+        self.sql_options
+            .verify_plan(&plan)
+            .map_err(read_only_hint)?;
+        self.ctx
+            .execute_logical_plan(plan)
+            .await
+            .map_err(read_only_hint)
     }
 
     /// Plans `sql` with named parameters bound to `params`.

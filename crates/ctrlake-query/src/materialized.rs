@@ -115,3 +115,74 @@ impl TableProvider for MaterializedView {
             .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::arrow::array::{AsArray, RecordBatch};
+    use datafusion::arrow::datatypes::Float64Type;
+    use datafusion::execution::memory_pool::GreedyMemoryPool;
+    use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+    use datafusion::prelude::{SessionConfig, SessionContext};
+
+    fn values(batches: &[RecordBatch]) -> Vec<f64> {
+        batches
+            .iter()
+            .flat_map(|b| b.column(0).as_primitive::<Float64Type>().values().to_vec())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn a_view_is_computed_once_for_every_read() {
+        // random() differs on every evaluation: equal values mean one computation.
+        let ctx = SessionContext::new();
+        let frame = ctx.sql("SELECT random() AS r").await.expect("plans");
+        ctx.register_table("v", Arc::new(MaterializedView::new("v", frame)))
+            .expect("registers");
+        let both = ctx
+            .sql("SELECT r FROM v UNION ALL SELECT r FROM v")
+            .await
+            .expect("plans")
+            .collect()
+            .await
+            .expect("runs");
+        let later = ctx
+            .sql("SELECT r FROM v")
+            .await
+            .expect("plans")
+            .collect()
+            .await
+            .expect("runs");
+        let (both, later) = (values(&both), values(&later));
+        assert_eq!(both.len(), 2);
+        assert_eq!(both[0], both[1]);
+        assert_eq!(later, vec![both[0]]);
+    }
+
+    #[tokio::test]
+    async fn a_view_larger_than_the_memory_limit_fails_instead_of_being_held() {
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(1 << 20)))
+            .build_arc()
+            .expect("runtime");
+        let ctx = SessionContext::new_with_config_rt(SessionConfig::new(), runtime);
+        // 1M doubles: 8 MB of rows, over the 1 MB pool.
+        let frame = ctx
+            .sql("SELECT CAST(value AS DOUBLE) AS r FROM generate_series(1, 1000000)")
+            .await
+            .expect("plans");
+        ctx.register_table("v", Arc::new(MaterializedView::new("v", frame)))
+            .expect("registers");
+        let error = ctx
+            .sql("SELECT count(*) FROM v")
+            .await
+            .expect("plans")
+            .collect()
+            .await
+            .expect_err("over the limit");
+        assert!(
+            error.to_string().contains("view v"),
+            "names the view: {error}"
+        );
+    }
+}

@@ -50,12 +50,11 @@ pub fn write(
     Ok(())
 }
 
-/// Writes `batches` as a Parquet file at `path` (ZSTD, like the lake).
-pub fn write_parquet(batches: &[RecordBatch], path: &std::path::Path) -> Result<(), QueryError> {
+/// Writes `batches` as a Parquet file to `file` (ZSTD, like the lake).
+pub fn write_parquet(batches: &[RecordBatch], file: std::fs::File) -> Result<(), QueryError> {
     let Some(first) = batches.first() else {
         return Err(QueryError::Invalid("nothing to write".to_owned()));
     };
-    let file = std::fs::File::create(path)?;
     let props = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
         .build();
