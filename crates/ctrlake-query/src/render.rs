@@ -1,6 +1,15 @@
 //! Report output: a terminal table, CSV, JSON (an array of objects) or Parquet.
+//!
+//! CSV has no place for a map, list or struct (a CTR's `attributes`, `tags`, transfers): such
+//! a column is written as JSON text, one JSON value per cell, which DuckDB's `json()` and any
+//! JSON parser read back. JSON output names every column in every object, `null` included, so
+//! that each row has the same keys.
 
 use std::io::Write;
+use std::sync::Arc;
+
+use datafusion::arrow::array::{ArrayRef, StringBuilder};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
 
 pub use datafusion::arrow::record_batch::RecordBatch;
 
@@ -29,11 +38,13 @@ pub fn write(
         OutputFormat::Csv => {
             let mut writer = arrow_csv::WriterBuilder::new().with_header(true).build(out);
             for batch in batches {
-                writer.write(batch)?;
+                writer.write(&nested_as_json(batch)?)?;
             }
         }
         OutputFormat::Json => {
-            let mut writer = arrow_json::ArrayWriter::new(&mut out);
+            let mut writer = arrow_json::WriterBuilder::new()
+                .with_explicit_nulls(true)
+                .build::<_, arrow_json::writer::JsonArray>(&mut out);
             for batch in batches {
                 writer.write(batch)?;
             }
@@ -48,6 +59,42 @@ pub fn write(
         }
     }
     Ok(())
+}
+
+/// `batch` with each map, list or struct column as JSON text (see the module's notes).
+fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = arrow_json::writer::EncoderOptions::default().with_explicit_nulls(true);
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !field.data_type().is_nested() {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        let mut encoder = arrow_json::writer::make_encoder(field, column.as_ref(), &options)?;
+        let mut text = StringBuilder::with_capacity(column.len(), column.len() * 32);
+        let mut value = Vec::new();
+        for row in 0..column.len() {
+            if encoder.is_null(row) {
+                text.append_null();
+                continue;
+            }
+            value.clear();
+            encoder.encode(row, &mut value);
+            text.append_value(String::from_utf8_lossy(&value));
+        }
+        fields.push(Field::new(field.name(), DataType::Utf8, true));
+        columns.push(Arc::new(text.finish()));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
 }
 
 /// Writes `batches` as a Parquet file to `file` (ZSTD, like the lake).
