@@ -205,3 +205,22 @@ def test_csv_writes_maps_and_lists_as_json_and_json_keeps_null_keys(bin_path, fi
                                    "ORDER BY contact_id").stdout)
     assert all(set(r) == {"contact_id", "agent_username"} for r in nulls)
     assert any(r["agent_username"] is None for r in nulls)
+
+
+def test_completions_complete_subcommands_in_bash(bin_path):
+    import subprocess
+
+    from conftest import ctrlake_bin
+
+    # bash completes `ctrlake rep<TAB>` and `ctrlake report agent-<TAB>` with the script.
+    probe = f"""
+source <("{ctrlake_bin()}" completions bash)
+complete_words() {{ COMP_WORDS=("$@"); COMP_CWORD=$(($# - 1)); COMP_LINE="$*"
+  COMP_POINT=${{#COMP_LINE}}; _ctrlake ctrlake "${{@: -1}}" "${{@: -2:1}}"; echo "${{COMPREPLY[@]}}"; }}
+complete_words ctrlake rep
+complete_words ctrlake report agent-
+"""
+    out = subprocess.run(["bash", "-c", probe], capture_output=True, check=True).stdout.decode()
+    assert out.splitlines() == ["report", "agent-activity"], out
+    for shell, marker in [("zsh", "#compdef ctrlake"), ("fish", "complete -c ctrlake")]:
+        assert marker in run_ctrlake("completions", shell).stdout.decode()

@@ -10,7 +10,7 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 use ctrlake_ingest::{
     BackfillOptions, BackfillSummary, Lake, LakeCompression, Progress, backfill, resolve_sources,
 };
@@ -62,6 +62,13 @@ enum Command {
     /// Rewrite partitions' many small files (a stream's) as a few large ones, removing the
     /// duplicate rows a retried batch leaves; reports and queries are unchanged.
     Compact(compact::CompactArgs),
+    /// Print a shell completion script: `source <(ctrlake completions bash)`, or save it where
+    /// the shell looks (e.g. ~/.local/share/bash-completion/completions/ctrlake,
+    /// ~/.zfunc/_ctrlake, ~/.config/fish/completions/ctrlake.fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(clap::Args)]
@@ -493,6 +500,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Sql(args) => query_runtime()?.block_on(sql(args)),
         Command::Contacts(args) => query_runtime()?.block_on(contacts(args)),
         Command::Compact(args) => compact::compact(args),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "ctrlake", &mut script);
+            print_out(&String::from_utf8_lossy(&script)).map(|()| ExitCode::SUCCESS)
+        }
     }
 }
 
