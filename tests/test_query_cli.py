@@ -224,3 +224,80 @@ complete_words ctrlake report agent-
     assert out.splitlines() == ["report", "agent-activity"], out
     for shell, marker in [("zsh", "#compdef ctrlake"), ("fish", "complete -c ctrlake")]:
         assert marker in run_ctrlake("completions", shell).stdout.decode()
+
+
+def on_terminal(args, columns=80, rows=24, input_bytes=None) -> tuple[int, str]:
+    """Runs ctrlake with its standard output (and input) on a pseudo-terminal of `columns`
+    x `rows`; returns the exit code and what the terminal showed."""
+    import fcntl
+    import os
+    import pty
+    import struct
+    import subprocess
+    import termios
+
+    from conftest import ctrlake_bin
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    proc = subprocess.Popen([str(ctrlake_bin()), *map(str, args)], stdin=follower,
+                            stdout=follower, stderr=subprocess.PIPE,
+                            env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
+    os.close(follower)
+    if input_bytes is not None:
+        os.write(leader, input_bytes)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the follower side closed: the process ended
+            break
+        if not chunk:
+            break
+        shown += chunk
+    proc.wait(timeout=60)
+    os.close(leader)
+    return proc.returncode, shown.decode(errors="replace").replace("\r\n", "\n")
+
+
+def test_a_table_on_a_terminal_fits_its_width_and_caps_its_rows(bin_path, fixture_lake):
+    import re
+
+    lake, _ = fixture_lake
+    code, shown = on_terminal(["sql", "--lake", lake, "SELECT * FROM contacts ORDER BY contact_id"],
+                              columns=100)
+    assert code == 0, shown
+    lines = shown.splitlines()
+    table = [line for line in lines if line[:1] in "┌│├└"]
+    assert table and max(len(line) for line in table) <= 100, max(map(len, table))
+    # 33 contacts, 40 rows at most: all of them; the middle columns are left out and named.
+    footer = lines[-1]
+    assert re.match(r"33 rows, \d+ columns hidden \(.*; --format line shows all\) "
+                    r"· \d+\.\d{3} s$", footer), footer
+    assert "…" in table[1]
+    code, shown = on_terminal(["sql", "--lake", lake, "--max-rows", "6",
+                               "SELECT contact_id, queue_name, agent_interaction_duration "
+                               "FROM contacts ORDER BY contact_id"], columns=200)
+    rows = [line for line in shown.splitlines() if line.startswith("│")][1:]
+    assert len(rows) == 7 and "·" in rows[3], shown  # 3 first, a gap, 3 last
+    assert "33 rows (6 shown; --max-rows 0 shows all)" in shown
+    # NULL is shown as NULL, an empty string as nothing; numbers are right-aligned.
+    code, shown = on_terminal(["sql", "--lake", lake,
+                               "SELECT CAST(NULL AS VARCHAR) AS a, '' AS b, 7 AS n, 'x' AS s "
+                               "UNION ALL SELECT 'y', 'z', 1234, 'long text'"], columns=80)
+    rows = [line for line in shown.splitlines() if line.startswith("│")]
+    assert rows[1].split("│")[1:5] == [" NULL ", "   ", "    7 ", " x         "], rows
+    # Piped, the same query prints every column and row.
+    piped = run_ctrlake("sql", "--lake", lake, "SELECT * FROM contacts").stdout.decode()
+    assert "hidden" not in piped and max(len(line) for line in piped.splitlines()) > 1000
+
+
+def test_line_format_prints_one_column_a_line(bin_path, fixture_lake):
+    lake, _ = fixture_lake
+    out = run_ctrlake("sql", "--lake", lake, "--format", "line",
+                      "SELECT contact_id, queue_name FROM contacts ORDER BY contact_id LIMIT 2"
+                      ).stdout.decode()
+    blocks = out.strip().split("\n\n")
+    assert len(blocks) == 2
+    assert blocks[0].splitlines()[0].startswith("contact_id = ")
+    assert blocks[0].splitlines()[1].startswith("queue_name = ")

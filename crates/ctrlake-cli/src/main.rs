@@ -19,6 +19,7 @@ use ctrlake_model::schema::COLUMNS;
 
 mod compact;
 mod kinesis;
+mod table;
 
 #[derive(Parser)]
 #[command(
@@ -268,20 +269,41 @@ fn parse_size(text: &str) -> Result<usize, String> {
 
 #[derive(clap::Args)]
 struct OutputArgs {
+    /// table (fitted to a terminal's width), line (one `column = value` line each), csv
+    /// (maps and lists as JSON text), json (an array of objects), parquet (needs --out).
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
     /// Write to FILE instead of stdout (required for parquet).
     #[arg(long)]
     out: Option<PathBuf>,
+    /// Rows a table on a terminal shows at most (the first and last halves); 0 shows all.
+    /// Default: 40 on a terminal; files and pipes get every row.
+    #[arg(long, value_name = "N")]
+    max_rows: Option<usize>,
+}
+
+impl OutputArgs {
+    /// The table's output on standard output.
+    fn stdout_table() -> Self {
+        Self {
+            format: Format::Table,
+            out: None,
+            max_rows: None,
+        }
+    }
 }
 
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Table,
+    Line,
     Csv,
     Json,
     Parquet,
 }
+
+/// Rows a table on a terminal shows unless --max-rows says otherwise.
+const TERMINAL_ROWS: usize = 40;
 
 #[derive(clap::Args)]
 struct QueueReportArgs {
@@ -545,9 +567,43 @@ fn window_of(
 }
 
 fn emit(batches: &[ctrlake_query::render::RecordBatch], output: &OutputArgs) -> Result<()> {
+    emit_timed(batches, output, None)
+}
+
+/// [`emit`], with the time the query took in a terminal table's footer.
+fn emit_timed(
+    batches: &[ctrlake_query::render::RecordBatch],
+    output: &OutputArgs,
+    elapsed: Option<Duration>,
+) -> Result<()> {
     use ctrlake_query::render::OutputFormat;
+    let terminal = output.out.is_none() && std::io::stdout().is_terminal();
+    match output.format {
+        Format::Line => {
+            let text = table::render_lines(batches)?;
+            return match &output.out {
+                Some(path) => {
+                    write_atomically(path, |mut file| Ok(file.write_all(text.as_bytes())?))
+                }
+                None => print_out(&text),
+            };
+        }
+        Format::Table if terminal => {
+            let width = console::Term::stdout()
+                .size_checked()
+                .map_or(120, |(_, columns)| usize::from(columns));
+            let max_rows = match output.max_rows {
+                Some(0) => None,
+                Some(rows) => Some(rows),
+                None => Some(TERMINAL_ROWS),
+            };
+            let layout = table::Layout { width, max_rows };
+            return print_out(&table::render(batches, layout, elapsed)?);
+        }
+        _ => {}
+    }
     let format = match output.format {
-        Format::Table => OutputFormat::Table,
+        Format::Table | Format::Line => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
         Format::Json => OutputFormat::Json,
         Format::Parquet => OutputFormat::Parquet,
@@ -739,22 +795,23 @@ async fn run_script(
             }
         };
         let text = statement.text.clone();
+        let started = Instant::now();
         let frame = engine
             .frame_statement(statement)
             .await
             .map_err(|e| named(e, &text))?;
         let batches = engine.collect(frame).await.map_err(|e| named(e, &text))?;
+        let elapsed = Some(started.elapsed());
         let last = index + 1 == count;
         if last {
-            emit(&batches, output)?;
+            emit_timed(&batches, output, elapsed)?;
         } else {
-            emit(
-                &batches,
-                &OutputArgs {
-                    format: output.format,
-                    out: None,
-                },
-            )?;
+            let screen = OutputArgs {
+                format: output.format,
+                out: None,
+                max_rows: output.max_rows,
+            };
+            emit_timed(&batches, &screen, elapsed)?;
         }
     }
     Ok(())
@@ -789,11 +846,7 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
                 }
                 let text = std::mem::take(&mut statement);
                 let _ = editor.add_history_entry(text.trim_end());
-                let output = OutputArgs {
-                    format: Format::Table,
-                    out: None,
-                };
-                if let Err(error) = run_script(engine, &text, &output).await {
+                if let Err(error) = run_script(engine, &text, &OutputArgs::stdout_table()).await {
                     eprintln!("error: {}", error_text(&error));
                 }
             }

@@ -9,8 +9,9 @@ use std::io::Write;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::{Field, Schema};
 
+pub use datafusion::arrow::datatypes::DataType;
 pub use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::QueryError;
