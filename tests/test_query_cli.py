@@ -90,7 +90,7 @@ def test_a_script_stops_at_its_first_failing_statement(bin_path, fixture_lake, t
     result = run_ctrlake("sql", "--lake", lake, "SELECT 1 AS a; SELECT broken(; SELECT 2",
                          check=False)
     assert result.returncode == 1 and result.stdout == b""
-    assert "Expected" in result.stderr.decode()
+    assert "syntax error: expected an expression" in result.stderr.decode()
     # Read-only applies to every statement of a script.
     result = run_ctrlake("sql", "--lake", lake, f"SELECT 1; COPY (SELECT 1) TO '{tmp_path}/x.csv'",
                          check=False)
@@ -227,35 +227,52 @@ complete_words ctrlake report agent-
 
 
 def on_terminal(args, columns=80, rows=24, input_bytes=None) -> tuple[int, str]:
-    """Runs ctrlake with its standard output (and input) on a pseudo-terminal of `columns`
-    x `rows`; returns the exit code and what the terminal showed."""
+    """Runs ctrlake with its standard input and output on a pseudo-terminal of `columns` x
+    `rows` (typed input: each line ends with Enter); returns the exit code and what the
+    terminal showed. Bounded: a process still running after 60 s is killed."""
     import fcntl
     import os
     import pty
+    import select
     import struct
     import subprocess
     import termios
+    import time
 
     from conftest import ctrlake_bin
 
     leader, follower = pty.openpty()
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+    import tempfile
+
+    home = tempfile.mkdtemp(prefix="ctrlake-home-")  # the shell's history goes there
     proc = subprocess.Popen([str(ctrlake_bin()), *map(str, args)], stdin=follower,
-                            stdout=follower, stderr=subprocess.PIPE,
-                            env={**os.environ, "HOME": os.environ.get("HOME", "/tmp")})
+                            stdout=follower, stderr=follower, env={**os.environ, "HOME": home})
     os.close(follower)
-    if input_bytes is not None:
-        os.write(leader, input_bytes)
+    # Lines are typed one by one, each once the shell prompts for it (a line editor
+    # discards what was typed before it took the terminal).
+    lines = input_bytes.splitlines() if input_bytes is not None else []
     shown = b""
-    while True:
-        try:
-            chunk = os.read(leader, 65536)
-        except OSError:  # the follower side closed: the process ended
+    since_typed = 0
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if lines and b"> " in shown[since_typed:]:
+            os.write(leader, lines.pop(0) + b"\r")
+            since_typed = len(shown)
+        ready, _, _ = select.select([leader], [], [], 0.5)
+        if ready:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # the follower side closed: the process ended
+                break
+            if not chunk:
+                break
+            shown += chunk
+        elif proc.poll() is not None:
             break
-        if not chunk:
-            break
-        shown += chunk
-    proc.wait(timeout=60)
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(timeout=10)
     os.close(leader)
     return proc.returncode, shown.decode(errors="replace").replace("\r\n", "\n")
 
@@ -301,3 +318,43 @@ def test_line_format_prints_one_column_a_line(bin_path, fixture_lake):
     assert len(blocks) == 2
     assert blocks[0].splitlines()[0].startswith("contact_id = ")
     assert blocks[0].splitlines()[1].startswith("queue_name = ")
+
+
+def test_meta_commands_work_in_scripts_and_the_shell(bin_path, fixture_lake, tmp_path):
+    lake, _ = fixture_lake
+    script = (".tables\n\\d contacts\n.mode csv\nSELECT 1 AS a;\n.mode line\n"
+              "SELECT 2 AS b,\n  3 AS c;\n.quit\nSELECT 99 AS never;\n")
+    out = run_ctrlake("sql", "--lake", lake, input=script.encode()).stdout.decode()
+    tables = out.split("+", 1)[0].split()
+    assert {"contacts", "ctr_raw", "agent_events_raw", "queue_daily", "agent_activities",
+            "queue_waiting_spans"} <= set(tables), tables
+    assert not {"local_days", "sl_thresholds", "columns", "tables"} & set(tables)
+    assert "| contact_id " in out and "| queue_name " in out        # \d contacts
+    assert "a\n1\n" in out and "b = 2\nc = 3\n" in out and "never" not in out
+    bad = run_ctrlake("sql", "--lake", lake, input=b".frobnicate\nSELECT 1;\n", check=False)
+    assert bad.returncode == 1 and ".help" in bad.stderr.decode() and bad.stdout == b""
+    # On a terminal: the shell, where .quit ends a statement being typed, and errors go on.
+    code, shown = on_terminal(["sql", "--lake", lake], columns=100, input_bytes=(
+        b".timer off\nSELECT 41 + 1\n.mode line\n;\nSELECT nope FROM contacts;\n"
+        b"SELECT * FROM contcts;\n.quit\n"))
+    assert code == 0, shown
+    assert "Int64(41) + Int64(1) = 42" in shown, shown
+    assert "No field named nope" in shown and "did you mean 'contacts'?" in shown, shown
+
+
+def test_sql_errors_are_plain_words(bin_path, fixture_lake):
+    lake, _ = fixture_lake
+    for sql, expected in [
+        ("SELECT * FROM contacts WHERE", "syntax error: expected an expression, found the end "
+                                         "of the SQL"),
+        ("SELEC 1", "syntax error: expected an SQL statement, found SELEC at line 1, column 1"),
+        ("SELECT * FROM contcts", "table 'contcts' not found; did you mean 'contacts'?"),
+        ("SELECT * FROM agent_activites", "did you mean 'agent_activities'?"),
+    ]:
+        result = run_ctrlake("sql", "--lake", lake, sql, check=False)
+        assert result.returncode == 1
+        assert result.stderr.decode().strip() == f"ctrlake: {expected}" or \
+            expected in result.stderr.decode(), result.stderr.decode()
+    # Too far from any table: no suggestion.
+    far = run_ctrlake("sql", "--lake", lake, "SELECT * FROM zzzzzz", check=False)
+    assert "did you mean" not in far.stderr.decode() and "zzzzzz" in far.stderr.decode()

@@ -19,6 +19,7 @@ use ctrlake_model::schema::COLUMNS;
 
 mod compact;
 mod kinesis;
+mod meta;
 mod table;
 
 #[derive(Parser)]
@@ -756,7 +757,7 @@ async fn sql(args: SqlArgs) -> Result<ExitCode> {
         (None, None) => read_stdin()?,
         (Some(_), Some(_)) => bail!("give the SQL either as an argument or with --file, not both"),
     };
-    run_script(&engine, &script, &report.output).await?;
+    run_input(&engine, &script, &report.output).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -769,12 +770,105 @@ fn read_stdin() -> Result<String> {
     Ok(script)
 }
 
+/// What the shell's meta-commands change for the statements after them.
+struct Session {
+    format: Format,
+    max_rows: Option<usize>,
+    timer: bool,
+}
+
+impl Session {
+    fn new(output: &OutputArgs) -> Self {
+        Self {
+            format: output.format,
+            max_rows: output.max_rows,
+            timer: true,
+        }
+    }
+
+    fn output(&self, out: Option<PathBuf>) -> OutputArgs {
+        OutputArgs {
+            format: self.format,
+            out,
+            max_rows: self.max_rows,
+        }
+    }
+}
+
+/// Runs a script of SQL statements and meta-commands in order (with `--out`, the last
+/// statement's result goes to the file); the first that fails stops it.
+async fn run_input(
+    engine: &ctrlake_query::KpiEngine,
+    script: &str,
+    output: &OutputArgs,
+) -> Result<()> {
+    let chunks = meta::chunks(script);
+    if chunks.is_empty() {
+        bail!("no SQL statement to run");
+    }
+    let last_sql = chunks
+        .iter()
+        .rposition(|chunk| matches!(chunk, meta::Chunk::Sql(_)));
+    let mut session = Session::new(output);
+    for (index, chunk) in chunks.into_iter().enumerate() {
+        match chunk {
+            meta::Chunk::Sql(sql) => {
+                let out = if Some(index) == last_sql {
+                    output.out.clone()
+                } else {
+                    None
+                };
+                run_script(engine, &sql, &session.output(out), session.timer).await?;
+            }
+            meta::Chunk::Meta(line) => {
+                let command = meta::parse(&line).map_err(anyhow::Error::msg)?;
+                if !run_meta(engine, command, &mut session).await? {
+                    break;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Carries out a meta-command; `false` for `.quit`.
+async fn run_meta(
+    engine: &ctrlake_query::KpiEngine,
+    command: meta::Meta,
+    session: &mut Session,
+) -> Result<bool> {
+    match command {
+        meta::Meta::Help => print_out(meta::HELP)?,
+        meta::Meta::Tables => print_out(&(engine.table_names().join("\n") + "\n"))?,
+        meta::Meta::Schema(name) => {
+            let batches = engine
+                .query(&format!("DESCRIBE {name}"), &[])
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            emit(&batches, &session.output(None))?;
+        }
+        meta::Meta::Timer(on) => session.timer = on,
+        meta::Meta::Mode(mode) => {
+            session.format = match mode.as_str() {
+                "line" => Format::Line,
+                "csv" => Format::Csv,
+                "json" => Format::Json,
+                _ => Format::Table,
+            }
+        }
+        meta::Meta::MaxRows(rows) => session.max_rows = Some(rows),
+        meta::Meta::Quit => return Ok(false),
+    }
+    Ok(true)
+}
+
 /// Runs every statement of `script` in order, printing each result (with `--out`, the last
 /// one goes to the file), and stops at the first that fails, naming it.
 async fn run_script(
     engine: &ctrlake_query::KpiEngine,
     script: &str,
     output: &OutputArgs,
+    timer: bool,
 ) -> Result<()> {
     let statements = engine
         .parse_script(script)
@@ -801,7 +895,7 @@ async fn run_script(
             .await
             .map_err(|e| named(e, &text))?;
         let batches = engine.collect(frame).await.map_err(|e| named(e, &text))?;
-        let elapsed = Some(started.elapsed());
+        let elapsed = timer.then(|| started.elapsed());
         let last = index + 1 == count;
         if last {
             emit_timed(&batches, output, elapsed)?;
@@ -825,11 +919,11 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
         let _ = editor.load_history(path);
     }
     eprintln!(
-        "ctrlake SQL shell: tables ctr_raw, contacts, agent_events_raw, queue_daily, \
-         queue_intervals, agent_daily, agent_activity, agent_activities, agent_status_spans, \
-         agent_contact_spans, agent_configs, queue_waiting_spans (SHOW TABLES; DESCRIBE t); \
-         end statements with ';', quit with Ctrl-D"
+        "ctrlake SQL shell over the lake's tables and report views (.tables lists them, \
+         .schema NAME shows one, .help the rest); end statements with ';', quit with .quit \
+         or Ctrl-D"
     );
+    let mut session = Session::new(&OutputArgs::stdout_table());
     let mut statement = String::new();
     loop {
         let prompt = if statement.is_empty() {
@@ -838,6 +932,17 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
             "     ...> "
         };
         match editor.readline(prompt) {
+            Ok(line) if meta::is_meta(&line) => {
+                let _ = editor.add_history_entry(line.trim());
+                match meta::parse(&line) {
+                    Ok(command) => match run_meta(engine, command, &mut session).await {
+                        Ok(true) => {}
+                        Ok(false) => break,
+                        Err(error) => eprintln!("error: {}", error_text(&error)),
+                    },
+                    Err(message) => eprintln!("error: {message}"),
+                }
+            }
             Ok(line) => {
                 statement.push_str(&line);
                 statement.push('\n');
@@ -846,7 +951,8 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
                 }
                 let text = std::mem::take(&mut statement);
                 let _ = editor.add_history_entry(text.trim_end());
-                if let Err(error) = run_script(engine, &text, &OutputArgs::stdout_table()).await {
+                let output = session.output(None);
+                if let Err(error) = run_script(engine, &text, &output, session.timer).await {
                     eprintln!("error: {}", error_text(&error));
                 }
             }

@@ -79,6 +79,9 @@ pub enum QueryError {
 /// unknown column, the list of every column, which `ctrlake sql` users get from `DESCRIBE`; for
 /// other errors (e.g. memory consumers) they are dropped without that hint.
 fn one_line(error: &datafusion::error::DataFusionError) -> String {
+    if let datafusion::error::DataFusionError::SQL(parser, _) = error.find_root() {
+        return syntax_error(&parser.to_string());
+    }
     let message = error.find_root().strip_backtrace();
     let first = message.lines().next().unwrap_or_default().trim_end();
     if message.lines().nth(1).is_some() && first.contains("No field named") {
@@ -86,6 +89,50 @@ fn one_line(error: &datafusion::error::DataFusionError) -> String {
     } else {
         first.to_owned()
     }
+}
+
+/// The SQL parser's message in plain words: `sql parser error: Expected: an expression,
+/// found: EOF` becomes `syntax error: expected an expression, found the end of the SQL`.
+fn syntax_error(message: &str) -> String {
+    let text = message
+        .trim_start_matches("sql parser error: ")
+        .trim_start_matches("SQL error: ");
+    // DataFusion wraps the parser's error in its Debug form: `ParserError("...")`.
+    let text = ["ParserError(\"", "TokenizerError(\""]
+        .iter()
+        .find_map(|wrapper| text.strip_prefix(wrapper))
+        .and_then(|inner| inner.strip_suffix("\")"))
+        .unwrap_or(text);
+    let text = text
+        .strip_prefix("Expected: ")
+        .map_or_else(|| text.to_owned(), |rest| format!("expected {rest}"));
+    let text = text.replace("found: EOF", "found the end of the SQL");
+    let text = text.replace("found: ", "found ");
+    let text = text
+        .replace(" at Line: ", " at line ")
+        .replace(", Column: ", ", column ");
+    format!("syntax error: {text}")
+}
+
+/// A table name the session does not know, with the closest one it knows (by edit distance,
+/// at most a third of the name), if any: `table 'x' not found; did you mean 'contacts'?`.
+fn suggest_table(message: &str, known: &[String]) -> Option<String> {
+    let start = message.find("table '")? + "table '".len();
+    let rest = &message[start..];
+    let name = &rest[..rest.find('\'')?];
+    let short = name.rsplit('.').next().unwrap_or(name);
+    let (distance, best) = known
+        .iter()
+        .map(|table| {
+            let distance = datafusion::common::utils::datafusion_strsim::levenshtein(
+                &short.to_lowercase(),
+                table,
+            );
+            (distance, table)
+        })
+        .min()?;
+    (distance > 0 && distance <= short.chars().count().div_ceil(3))
+        .then(|| format!("table '{short}' not found; did you mean '{best}'?"))
 }
 
 /// A statement refused by the read-only [`SQLOptions`] says how its owner allows it.
@@ -404,6 +451,31 @@ impl KpiEngine {
         Ok(arrow_cast::pretty::pretty_format_batches(&batches)?.to_string())
     }
 
+    /// The tables and views a query can name (the lake's and the report views; not
+    /// `information_schema`), sorted.
+    pub fn table_names(&self) -> Vec<String> {
+        let mut names = self
+            .ctx
+            .catalog("datafusion")
+            .and_then(|catalog| catalog.schema("public"))
+            .map(|schema| schema.table_names())
+            .unwrap_or_default();
+        names.retain(|name| !matches!(name.as_str(), "local_days" | "sl_thresholds"));
+        names.sort();
+        names
+    }
+
+    /// A planning error, with the closest known table when it names an unknown one.
+    fn planning_error(&self, error: datafusion::error::DataFusionError) -> QueryError {
+        let message = error.find_root().strip_backtrace();
+        if message.contains("not found")
+            && let Some(suggestion) = suggest_table(&message, &self.table_names())
+        {
+            return QueryError::Invalid(suggestion);
+        }
+        read_only_hint(error)
+    }
+
     /// The statements of a script (`;`-separated, the last one's `;` optional), parsed in the
     /// session's SQL dialect, not yet planned: a syntax error anywhere stops the script
     /// before any statement runs.
@@ -413,7 +485,8 @@ impl KpiEngine {
         let dialect = datafusion::sql::sqlparser::dialect::dialect_from_str(&dialect)
             .ok_or_else(|| QueryError::Invalid(format!("unknown SQL dialect {dialect}")))?;
         let statements =
-            datafusion::sql::parser::DFParser::parse_sql_with_dialect(sql, dialect.as_ref())?;
+            datafusion::sql::parser::DFParser::parse_sql_with_dialect(sql, dialect.as_ref())
+                .map_err(|e| QueryError::Invalid(syntax_error(&e.to_string())))?;
         Ok(statements
             .into_iter()
             .map(|statement| ScriptStatement {
@@ -433,7 +506,7 @@ impl KpiEngine {
         let plan = state
             .statement_to_plan(statement.statement)
             .await
-            .map_err(read_only_hint)?;
+            .map_err(|e| self.planning_error(e))?;
         self.sql_options
             .verify_plan(&plan)
             .map_err(read_only_hint)?;
@@ -453,7 +526,7 @@ impl KpiEngine {
             .ctx
             .sql_with_options(sql, self.sql_options)
             .await
-            .map_err(read_only_hint)?;
+            .map_err(|e| self.planning_error(e))?;
         if !params.is_empty() {
             let map: HashMap<String, _> = params
                 .iter()
