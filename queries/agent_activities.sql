@@ -97,7 +97,8 @@ SELECT local_date(to_timestamp_millis(l.start_ms), $tz) AS date,
             ELSE 'on_contact'
        END AS activity,
        st.status_name, l.start_ms, l.end_ms,
-       to_timestamp_millis(l.start_ms) AS start_time, to_timestamp_millis(l.end_ms) AS end_time,
+       to_timestamp_millis(l.start_ms) AT TIME ZONE 'UTC' AS start_time,
+       to_timestamp_millis(l.end_ms) AT TIME ZONE 'UTC' AS end_time,
        CAST((l.end_ms - l.start_ms) / 1000.0 AS DECIMAL(18, 3)) AS seconds,
        l.config_ms
 FROM timeline l

@@ -40,7 +40,7 @@ points AS (
     JOIN firsts f ON f.agent_arn = e.agent_arn AND f.at_ms = e.at_ms
     WHERE e.event_type = 'HEART_BEAT'
 )
-SELECT agent_arn, at_ms, to_timestamp_millis(at_ms) AS event_time, event_type,
+SELECT agent_arn, at_ms, to_timestamp_millis(at_ms) AT TIME ZONE 'UTC' AS event_time, event_type,
        routing_profile, hierarchy_level1, hierarchy_level2, hierarchy_level3, hierarchy_level4,
        hierarchy_level5, inbound_queues, concurrency
 FROM (SELECT agent_arn, at_ms, event_type,

@@ -90,7 +90,8 @@ agents AS (
     SELECT DISTINCT agent_arn, agent FROM agent_status_spans
 )
 SELECT s.agent_arn, a.agent, s.contact_id, s.channel, s.state, s.start_ms, s.end_ms,
-       to_timestamp_millis(s.start_ms) AS start_time, to_timestamp_millis(s.end_ms) AS end_time,
+       to_timestamp_millis(s.start_ms) AT TIME ZONE 'UTC' AS start_time,
+       to_timestamp_millis(s.end_ms) AT TIME ZONE 'UTC' AS end_time,
        CAST((s.end_ms - s.start_ms) / 1000.0 AS DECIMAL(18, 3)) AS seconds
 FROM spans s
 LEFT JOIN agents a ON a.agent_arn = s.agent_arn

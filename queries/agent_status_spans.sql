@@ -69,6 +69,7 @@ spans AS (
     JOIN agents a ON a.agent_arn = s.agent_arn
 )
 SELECT agent_arn, agent, status_name, status_type, start_ms, end_ms,
-       to_timestamp_millis(start_ms) AS start_time, to_timestamp_millis(end_ms) AS end_time,
+       to_timestamp_millis(start_ms) AT TIME ZONE 'UTC' AS start_time,
+       to_timestamp_millis(end_ms) AT TIME ZONE 'UTC' AS end_time,
        CAST((end_ms - start_ms) / 1000.0 AS DECIMAL(18, 3)) AS seconds
 FROM spans

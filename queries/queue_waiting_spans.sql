@@ -54,6 +54,7 @@ spans AS (
     WHERE waiting > 0
 )
 SELECT queue_arn, channel, start_ms, end_ms,
-       to_timestamp_millis(start_ms) AS start_time, to_timestamp_millis(end_ms) AS end_time,
+       to_timestamp_millis(start_ms) AT TIME ZONE 'UTC' AS start_time,
+       to_timestamp_millis(end_ms) AT TIME ZONE 'UTC' AS end_time,
        CAST((end_ms - start_ms) / 1000.0 AS DECIMAL(18, 3)) AS seconds
 FROM spans

@@ -475,8 +475,8 @@ def test_overlapping_and_touching_waits_make_one_waiting_span(tmp_path):
     rows = sql_rows(lake, "SELECT start_time, end_time, seconds FROM queue_waiting_spans "
                     "ORDER BY start_ms", "--date", "2026-03-02", "--tz", "UTC")
     assert [(r["start_time"], r["end_time"], r["seconds"]) for r in rows] == [
-        ("2026-03-02T01:00:00", "2026-03-02T01:06:00", "360.000"),
-        ("2026-03-02T01:30:00.250", "2026-03-02T01:31:00", "59.750"),
+        ("2026-03-02T01:00:00Z", "2026-03-02T01:06:00Z", "360.000"),
+        ("2026-03-02T01:30:00.250Z", "2026-03-02T01:31:00Z", "59.750"),
     ]
 
 

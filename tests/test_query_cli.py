@@ -2,6 +2,7 @@
 handling and the interactive shell fed on stdin, report output formats and bad arguments."""
 
 import csv
+import datetime
 import io
 import json
 
@@ -358,3 +359,33 @@ def test_sql_errors_are_plain_words(bin_path, fixture_lake):
     # Too far from any table: no suggestion.
     far = run_ctrlake("sql", "--lake", lake, "SELECT * FROM zzzzzz", check=False)
     assert "did you mean" not in far.stderr.decode() and "zzzzzz" in far.stderr.decode()
+
+
+def test_sql_shows_timestamps_in_its_time_zone(bin_path, fixture_lake):
+    lake, _ = fixture_lake
+    query = ("SELECT initiation_timestamp FROM contacts "
+             "WHERE contact_id = '00000000-0000-4000-8000-000000000702'")
+    utc = run_ctrlake("sql", "--lake", lake, "--format", "csv", query).stdout.decode()
+    tokyo = run_ctrlake("sql", "--lake", lake, "--format", "csv", "--tz", "Asia/Tokyo",
+                        query).stdout.decode()
+    instant = datetime.datetime.fromisoformat(utc.splitlines()[1].replace("Z", "+00:00"))
+    shown = datetime.datetime.fromisoformat(tokyo.splitlines()[1])
+    assert shown == instant and shown.utcoffset() == datetime.timedelta(hours=9), tokyo
+    # A timestamp without a zone names no instant: it is left as it is.
+    naive = run_ctrlake("sql", "--lake", lake, "--format", "csv", "--tz", "Asia/Tokyo",
+                        "SELECT TIMESTAMP '2026-03-02 10:00:00' AS t").stdout.decode()
+    assert naive.splitlines()[1] == "2026-03-02T10:00:00"
+
+
+def test_csv_bom_starts_csv_with_a_byte_order_mark(bin_path, fixture_lake, tmp_path):
+    lake, _ = fixture_lake
+    args = ["report", "queues", "--lake", lake, "--date", "2026-03-02", "--tz", "Asia/Tokyo"]
+    out = tmp_path / "queues.csv"
+    run_ctrlake(*args, "--format", "csv", "--csv-bom", "--out", out)
+    data = out.read_bytes()
+    assert data.startswith(b"\xef\xbb\xbfdate,queue,")
+    # Excel's way: utf-8-sig reads the same rows as the plain file.
+    plain = run_ctrlake(*args, "--format", "csv").stdout
+    assert not plain.startswith(b"\xef\xbb\xbf")
+    assert data.decode("utf-8-sig") == plain.decode()
+    assert not run_ctrlake(*args, "--format", "json", "--csv-bom").stdout.startswith(b"\xef")

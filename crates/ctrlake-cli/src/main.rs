@@ -268,7 +268,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
     Ok(bytes as usize)
 }
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 struct OutputArgs {
     /// table (fitted to a terminal's width), line (one `column = value` line each), csv
     /// (maps and lists as JSON text), json (an array of objects), parquet (needs --out).
@@ -281,6 +281,10 @@ struct OutputArgs {
     /// Default: 40 on a terminal; files and pipes get every row.
     #[arg(long, value_name = "N")]
     max_rows: Option<usize>,
+    /// Start CSV with a UTF-8 byte order mark, so that Excel (in a Japanese locale too)
+    /// opens it as UTF-8 and shows queue and agent names as written.
+    #[arg(long)]
+    csv_bom: bool,
 }
 
 impl OutputArgs {
@@ -290,6 +294,7 @@ impl OutputArgs {
             format: Format::Table,
             out: None,
             max_rows: None,
+            csv_bom: false,
         }
     }
 }
@@ -609,20 +614,33 @@ fn emit_timed(
         Format::Json => OutputFormat::Json,
         Format::Parquet => OutputFormat::Parquet,
     };
+    let bom = output.csv_bom && format == OutputFormat::Csv;
     match (&output.out, format) {
         (Some(path), OutputFormat::Parquet) => write_atomically(path, |file| {
             Ok(ctrlake_query::render::write_parquet(batches, file)?)
         })?,
         (Some(path), _) => write_atomically(path, |file| {
             let mut out = std::io::BufWriter::new(file);
+            if bom {
+                out.write_all(UTF8_BOM)?;
+            }
             ctrlake_query::render::write(batches, format, &mut out)?;
             out.into_inner().map_err(|e| e.into_error())?;
             Ok(())
         })?,
-        (None, _) => ctrlake_query::render::write(batches, format, std::io::stdout().lock())?,
+        (None, _) => {
+            let mut out = std::io::stdout().lock();
+            if bom {
+                out.write_all(UTF8_BOM)?;
+            }
+            ctrlake_query::render::write(batches, format, out)?
+        }
     }
     Ok(())
 }
+
+/// What `--csv-bom` writes first.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
 
 /// Writes `path` through a temporary file beside it, renamed over `path` once complete: a
 /// command that fails leaves no half-written file (and an earlier file at `path` as it was).
@@ -753,11 +771,11 @@ async fn sql(args: SqlArgs) -> Result<ExitCode> {
         (None, Some(path)) if path.as_os_str() == "-" => read_stdin()?,
         (None, Some(path)) => std::fs::read_to_string(path)
             .with_context(|| format!("reading the SQL script {}", path.display()))?,
-        (None, None) if std::io::stdin().is_terminal() => return shell(&engine).await,
+        (None, None) if std::io::stdin().is_terminal() => return shell(&engine, &report.tz).await,
         (None, None) => read_stdin()?,
         (Some(_), Some(_)) => bail!("give the SQL either as an argument or with --file, not both"),
     };
-    run_input(&engine, &script, &report.output).await?;
+    run_input(&engine, &script, &report.output, &report.tz).await?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -774,15 +792,20 @@ fn read_stdin() -> Result<String> {
 struct Session {
     format: Format,
     max_rows: Option<usize>,
+    csv_bom: bool,
     timer: bool,
+    /// The zone results' timestamps are shown in (`--tz`).
+    tz: String,
 }
 
 impl Session {
-    fn new(output: &OutputArgs) -> Self {
+    fn new(output: &OutputArgs, tz: &str) -> Self {
         Self {
             format: output.format,
             max_rows: output.max_rows,
+            csv_bom: output.csv_bom,
             timer: true,
+            tz: tz.to_owned(),
         }
     }
 
@@ -791,6 +814,7 @@ impl Session {
             format: self.format,
             out,
             max_rows: self.max_rows,
+            csv_bom: self.csv_bom,
         }
     }
 }
@@ -801,6 +825,7 @@ async fn run_input(
     engine: &ctrlake_query::KpiEngine,
     script: &str,
     output: &OutputArgs,
+    tz: &str,
 ) -> Result<()> {
     let chunks = meta::chunks(script);
     if chunks.is_empty() {
@@ -809,7 +834,7 @@ async fn run_input(
     let last_sql = chunks
         .iter()
         .rposition(|chunk| matches!(chunk, meta::Chunk::Sql(_)));
-    let mut session = Session::new(output);
+    let mut session = Session::new(output, tz);
     for (index, chunk) in chunks.into_iter().enumerate() {
         match chunk {
             meta::Chunk::Sql(sql) => {
@@ -818,7 +843,7 @@ async fn run_input(
                 } else {
                     None
                 };
-                run_script(engine, &sql, &session.output(out), session.timer).await?;
+                run_script(engine, &sql, &session.output(out), &session).await?;
             }
             meta::Chunk::Meta(line) => {
                 let command = meta::parse(&line).map_err(anyhow::Error::msg)?;
@@ -868,7 +893,7 @@ async fn run_script(
     engine: &ctrlake_query::KpiEngine,
     script: &str,
     output: &OutputArgs,
-    timer: bool,
+    session: &Session,
 ) -> Result<()> {
     let statements = engine
         .parse_script(script)
@@ -895,15 +920,15 @@ async fn run_script(
             .await
             .map_err(|e| named(e, &text))?;
         let batches = engine.collect(frame).await.map_err(|e| named(e, &text))?;
-        let elapsed = timer.then(|| started.elapsed());
+        let elapsed = session.timer.then(|| started.elapsed());
+        let batches = ctrlake_query::render::in_time_zone(&batches, &session.tz)?;
         let last = index + 1 == count;
         if last {
             emit_timed(&batches, output, elapsed)?;
         } else {
             let screen = OutputArgs {
-                format: output.format,
                 out: None,
-                max_rows: output.max_rows,
+                ..output.clone()
             };
             emit_timed(&batches, &screen, elapsed)?;
         }
@@ -912,7 +937,7 @@ async fn run_script(
 }
 
 /// An interactive SQL shell: statements end with `;`, history in ~/.ctrlake_history.
-async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
+async fn shell(engine: &ctrlake_query::KpiEngine, tz: &str) -> Result<ExitCode> {
     let mut editor = rustyline::DefaultEditor::new().context("starting the shell")?;
     let history = std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".ctrlake_history"));
     if let Some(path) = &history {
@@ -923,7 +948,7 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
          .schema NAME shows one, .help the rest); end statements with ';', quit with .quit \
          or Ctrl-D"
     );
-    let mut session = Session::new(&OutputArgs::stdout_table());
+    let mut session = Session::new(&OutputArgs::stdout_table(), tz);
     let mut statement = String::new();
     loop {
         let prompt = if statement.is_empty() {
@@ -952,7 +977,7 @@ async fn shell(engine: &ctrlake_query::KpiEngine) -> Result<ExitCode> {
                 let text = std::mem::take(&mut statement);
                 let _ = editor.add_history_entry(text.trim_end());
                 let output = session.output(None);
-                if let Err(error) = run_script(engine, &text, &output, session.timer).await {
+                if let Err(error) = run_script(engine, &text, &output, &session).await {
                     eprintln!("error: {}", error_text(&error));
                 }
             }

@@ -62,6 +62,38 @@ pub fn write(
     Ok(())
 }
 
+/// `batches` with every timestamp that has a zone (the lake's are UTC) shown in `tz`, an IANA
+/// name: the instants stay, their zone changes, so CSV and tables print
+/// `2026-03-02T09:15:07+09:00` for `--tz Asia/Tokyo`. Timestamps without a zone are left as
+/// they are (they name no instant).
+pub fn in_time_zone(batches: &[RecordBatch], tz: &str) -> Result<Vec<RecordBatch>, QueryError> {
+    batches
+        .iter()
+        .map(|batch| {
+            let schema = batch.schema();
+            let mut fields = Vec::with_capacity(schema.fields().len());
+            let mut columns = Vec::with_capacity(schema.fields().len());
+            for (field, column) in schema.fields().iter().zip(batch.columns()) {
+                match field.data_type() {
+                    DataType::Timestamp(unit, Some(_)) => {
+                        let zoned = DataType::Timestamp(*unit, Some(tz.into()));
+                        columns.push(datafusion::arrow::compute::cast(column, &zoned)?);
+                        fields.push(field.as_ref().clone().with_data_type(zoned));
+                    }
+                    _ => {
+                        columns.push(Arc::clone(column));
+                        fields.push(field.as_ref().clone());
+                    }
+                }
+            }
+            Ok(RecordBatch::try_new(
+                Arc::new(Schema::new(fields)),
+                columns,
+            )?)
+        })
+        .collect()
+}
+
 /// `batch` with each map, list or struct column as JSON text (see the module's notes).
 fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
     let schema = batch.schema();
