@@ -28,22 +28,28 @@
 -- Parameters: $tz, $from_date, $to_date, $group_by, $dt_scan_from and $events_dt_to (the
 -- partitions read, see agent_status_spans.sql).
 WITH
+-- The group ($group_by) each configuration puts the agent in.
+config_groups AS (
+    SELECT agent_arn, at_ms, inbound_queues, concurrency,
+           CASE $group_by
+               WHEN 'routing_profile' THEN routing_profile
+               WHEN 'hierarchy_level1' THEN hierarchy_level1
+               WHEN 'hierarchy_level2' THEN hierarchy_level2
+               WHEN 'hierarchy_level3' THEN hierarchy_level3
+               WHEN 'hierarchy_level4' THEN hierarchy_level4
+               WHEN 'hierarchy_level5' THEN hierarchy_level5
+           END AS group_name
+    FROM agent_configs
+),
 -- The window's online segments, each with the configuration of the agent's latest event at
 -- its start.
 segment_configs AS (
     SELECT a.date, a.agent_arn, a.start_ms, a.end_ms, a.activity,
-           CASE $group_by
-               WHEN 'agent' THEN a.agent_arn
-               WHEN 'routing_profile' THEN coalesce(c.routing_profile, '(none)')
-               WHEN 'hierarchy_level1' THEN coalesce(c.hierarchy_level1, '(none)')
-               WHEN 'hierarchy_level2' THEN coalesce(c.hierarchy_level2, '(none)')
-               WHEN 'hierarchy_level3' THEN coalesce(c.hierarchy_level3, '(none)')
-               WHEN 'hierarchy_level4' THEN coalesce(c.hierarchy_level4, '(none)')
-               WHEN 'hierarchy_level5' THEN coalesce(c.hierarchy_level5, '(none)')
-           END AS grp,
+           CASE WHEN $group_by = 'agent' THEN a.agent_arn
+                ELSE coalesce(c.group_name, '(none)') END AS grp,
            c.inbound_queues, c.concurrency
     FROM agent_activities a
-    LEFT JOIN agent_configs c ON c.agent_arn = a.agent_arn AND c.at_ms = a.config_ms
+    LEFT JOIN config_groups c ON c.agent_arn = a.agent_arn AND c.at_ms = a.config_ms
     WHERE a.activity <> 'offline'
       AND a.date BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
 ),
@@ -131,19 +137,12 @@ phantom AS (
 state_groups AS (
     SELECT local_date(to_timestamp_millis(s.start_ms), $tz) AS date, s.agent_arn,
            s.contact_id, s.state,
-           CASE $group_by
-               WHEN 'agent' THEN s.agent_arn
-               WHEN 'routing_profile' THEN coalesce(c.routing_profile, '(none)')
-               WHEN 'hierarchy_level1' THEN coalesce(c.hierarchy_level1, '(none)')
-               WHEN 'hierarchy_level2' THEN coalesce(c.hierarchy_level2, '(none)')
-               WHEN 'hierarchy_level3' THEN coalesce(c.hierarchy_level3, '(none)')
-               WHEN 'hierarchy_level4' THEN coalesce(c.hierarchy_level4, '(none)')
-               WHEN 'hierarchy_level5' THEN coalesce(c.hierarchy_level5, '(none)')
-           END AS grp
+           CASE WHEN $group_by = 'agent' THEN s.agent_arn
+                ELSE coalesce(c.group_name, '(none)') END AS grp
     FROM agent_contact_spans s
     -- A segment begins at every contact state start (it is a change of the tiling).
     LEFT JOIN agent_activities l ON l.agent_arn = s.agent_arn AND l.start_ms = s.start_ms
-    LEFT JOIN agent_configs c ON c.agent_arn = s.agent_arn AND c.at_ms = l.config_ms
+    LEFT JOIN config_groups c ON c.agent_arn = s.agent_arn AND c.at_ms = l.config_ms
     WHERE s.state IN ('CONNECTED', 'MISSED', 'REJECTED')
       AND local_date(to_timestamp_millis(s.start_ms), $tz)
           BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)

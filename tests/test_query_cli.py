@@ -258,6 +258,9 @@ def on_terminal(args, columns=80, rows=24, input_bytes=None) -> tuple[int, str]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if lines and b"> " in shown[since_typed:]:
+            # The editor takes the terminal (discarding what was typed) just after its
+            # prompt: type once it has.
+            time.sleep(0.3)
             os.write(leader, lines.pop(0) + b"\r")
             since_typed = len(shown)
         ready, _, _ = select.select([leader], [], [], 0.5)
@@ -302,7 +305,8 @@ def test_a_table_on_a_terminal_fits_its_width_and_caps_its_rows(bin_path, fixtur
     # NULL is shown as NULL, an empty string as nothing; numbers are right-aligned.
     code, shown = on_terminal(["sql", "--lake", lake,
                                "SELECT CAST(NULL AS VARCHAR) AS a, '' AS b, 7 AS n, 'x' AS s "
-                               "UNION ALL SELECT 'y', 'z', 1234, 'long text'"], columns=80)
+                               "UNION ALL SELECT 'y', 'z', 1234, 'long text' ORDER BY n"],
+                              columns=80)
     rows = [line for line in shown.splitlines() if line.startswith("│")]
     assert rows[1].split("│")[1:5] == [" NULL ", "   ", "    7 ", " x         "], rows
     # Piped, the same query prints every column and row.

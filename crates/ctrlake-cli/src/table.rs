@@ -43,11 +43,7 @@ pub fn render(
     let mut offset = 0;
     let mut gap_written = false;
     for batch in batches {
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
+        let formatters = formatters(batch, &options)?;
         for row in 0..batch.num_rows() {
             let index = offset + row;
             if !shown(index) {
@@ -240,6 +236,18 @@ fn is_number(data_type: &DataType) -> bool {
     data_type.is_numeric()
 }
 
+/// A formatter for each column of `batch`.
+fn formatters<'a>(
+    batch: &'a RecordBatch,
+    options: &'a FormatOptions<'a>,
+) -> Result<Vec<ArrayFormatter<'a>>> {
+    Ok(batch
+        .columns()
+        .iter()
+        .map(|column| ArrayFormatter::try_new(column.as_ref(), options))
+        .collect::<Result<Vec<_>, _>>()?)
+}
+
 /// `batches` one row after another, each column on its own line (`--format line`, DuckDB's
 /// `.mode line`): for tables too wide for any terminal.
 pub fn render_lines(batches: &[RecordBatch]) -> Result<String> {
@@ -254,11 +262,7 @@ pub fn render_lines(batches: &[RecordBatch]) -> Result<String> {
             .map(|f| text_width(f.name()))
             .max()
             .unwrap_or(0);
-        let formatters = batch
-            .columns()
-            .iter()
-            .map(|column| ArrayFormatter::try_new(column.as_ref(), &options))
-            .collect::<Result<Vec<_>, _>>()?;
+        let formatters = formatters(batch, &options)?;
         for row in 0..batch.num_rows() {
             if number > 0 {
                 out.push('\n');
