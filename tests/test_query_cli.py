@@ -393,3 +393,26 @@ def test_csv_bom_starts_csv_with_a_byte_order_mark(bin_path, fixture_lake, tmp_p
     assert not plain.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8-sig") == plain.decode()
     assert not run_ctrlake(*args, "--format", "json", "--csv-bom").stdout.startswith(b"\xef")
+
+
+def test_durations_hms_writes_the_same_durations_as_hours_minutes_seconds(bin_path, fixture_lake):
+    from decimal import Decimal
+
+    lake, _ = fixture_lake
+    args = ["report", "agents", "--lake", lake, "--from", "2022-01-01", "--to", "2026-03-07",
+            "--tz", "Asia/Tokyo", "--format", "csv"]
+    seconds = list(csv.DictReader(io.StringIO(run_ctrlake(*args).stdout.decode())))
+    hms = list(csv.DictReader(io.StringIO(
+        run_ctrlake(*args, "--durations", "hms").stdout.decode())))
+    assert len(seconds) == len(hms) > 3
+    durations = [c for c in seconds[0] if c.endswith("_s")]
+    assert durations
+    for plain, clock in zip(seconds, hms):
+        for column, value in plain.items():
+            if column not in durations or value == "":
+                assert clock[column] == value, column
+                continue
+            sign = -1 if clock[column].startswith("-") else 1
+            h, m, s = clock[column].lstrip("-").split(":")
+            assert len(m) == len(s.split(".")[0]) == 2, clock[column]
+            assert sign * (int(h) * 3600 + int(m) * 60 + Decimal(s)) == Decimal(value), column

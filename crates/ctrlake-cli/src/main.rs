@@ -53,6 +53,10 @@ enum Command {
         /// exits 3, so that a nightly job does not send an empty report.
         #[arg(long, global = true)]
         allow_empty: bool,
+        /// How durations (the `_s` columns) are written: seconds (`95.500`), or hms
+        /// (`0:01:35.500`, hours:minutes:seconds, milliseconds when there are any).
+        #[arg(long, global = true, value_enum, default_value_t = Durations::Seconds)]
+        durations: Durations,
     },
     /// Run SQL over the lake: tables ctr_raw (every version), contacts (de-duplicated) and
     /// agent_events_raw (every delivered agent event), and the report views queue_daily,
@@ -524,7 +528,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Report {
             report,
             allow_empty,
-        } => query_runtime()?.block_on(run_report(report, allow_empty)),
+            durations,
+        } => query_runtime()?.block_on(run_report(report, allow_empty, durations)),
         Command::Sql(args) => query_runtime()?.block_on(sql(args)),
         Command::Contacts(args) => query_runtime()?.block_on(contacts(args)),
         Command::Compact(args) => compact::compact(args),
@@ -687,7 +692,18 @@ async fn open_engine(
     Ok(ctrlake_query::KpiEngine::open_with(lake, &engine.options(allow_write)).await?)
 }
 
-async fn run_report(report: ReportKind, allow_empty: bool) -> Result<ExitCode> {
+/// How a report writes its durations.
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Durations {
+    Seconds,
+    Hms,
+}
+
+async fn run_report(
+    report: ReportKind,
+    allow_empty: bool,
+    durations: Durations,
+) -> Result<ExitCode> {
     let agent_events = matches!(report, ReportKind::AgentActivity(_));
     let (batch, output, engine, window) = match report {
         ReportKind::Queues(args) => {
@@ -745,6 +761,10 @@ async fn run_report(report: ReportKind, allow_empty: bool) -> Result<ExitCode> {
         );
         return Ok(ExitCode::from(EXIT_NO_DATA));
     }
+    let batch = match durations {
+        Durations::Seconds => batch,
+        Durations::Hms => ctrlake_query::render::durations_as_hms(&batch)?,
+    };
     emit(&[batch], &output)?;
     Ok(ExitCode::SUCCESS)
 }

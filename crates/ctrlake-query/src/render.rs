@@ -94,6 +94,58 @@ pub fn in_time_zone(batches: &[RecordBatch], tz: &str) -> Result<Vec<RecordBatch
         .collect()
 }
 
+/// `batch` with every duration column (a number whose name ends in `_s`) as text
+/// `h:mm:ss`, with `.mmm` when the value has milliseconds (`95.5` -> `0:01:35.500`); a
+/// negative value keeps its sign, null stays null.
+pub fn durations_as_hms(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !(field.name().ends_with("_s") && field.data_type().is_numeric()) {
+            fields.push(field.as_ref().clone());
+            columns.push(Arc::clone(column));
+            continue;
+        }
+        // As a decimal with 3 places, the stored integer is the milliseconds (exact for the
+        // reports' decimals and for integers).
+        let millis = datafusion::arrow::compute::cast(column, &DataType::Decimal128(38, 3))?;
+        let millis = millis
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Decimal128Array>()
+            .ok_or_else(|| QueryError::Invalid(format!("{} is not a duration", field.name())))?;
+        let mut text = StringBuilder::with_capacity(millis.len(), millis.len() * 12);
+        for value in millis.iter() {
+            match value {
+                Some(ms) => text.append_value(hms(ms)),
+                None => text.append_null(),
+            }
+        }
+        fields.push(Field::new(
+            field.name(),
+            DataType::Utf8,
+            field.is_nullable(),
+        ));
+        columns.push(Arc::new(text.finish()));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// Milliseconds as `h:mm:ss` (`.mmm` when not whole seconds).
+fn hms(ms: i128) -> String {
+    let sign = if ms < 0 { "-" } else { "" };
+    let ms = ms.unsigned_abs();
+    let (hours, minutes, seconds, millis) =
+        (ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60, ms % 1000);
+    match millis {
+        0 => format!("{sign}{hours}:{minutes:02}:{seconds:02}"),
+        _ => format!("{sign}{hours}:{minutes:02}:{seconds:02}.{millis:03}"),
+    }
+}
+
 /// `batch` with each map, list or struct column as JSON text (see the module's notes).
 fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
     let schema = batch.schema();
@@ -144,4 +196,18 @@ pub fn write_parquet(batches: &[RecordBatch], file: std::fs::File) -> Result<(),
     }
     writer.close()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::hms;
+
+    #[test]
+    fn durations_read_as_hours_minutes_seconds() {
+        assert_eq!(hms(0), "0:00:00");
+        assert_eq!(hms(95_500), "0:01:35.500");
+        assert_eq!(hms(3_600_000), "1:00:00");
+        assert_eq!(hms(90_061_001), "25:01:01.001");
+        assert_eq!(hms(-1_250), "-0:00:01.250");
+    }
 }
