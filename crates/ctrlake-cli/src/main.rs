@@ -59,9 +59,10 @@ enum Command {
         durations: Durations,
     },
     /// Run SQL over the lake: tables ctr_raw (every version), contacts (de-duplicated) and
-    /// agent_events_raw (every delivered agent event), and the report views queue_daily,
-    /// queue_intervals and agent_daily over --from/--to or --date in --tz (default: every day
-    /// in the lake, UTC). Without a query, an interactive shell.
+    /// agent_events_raw (every delivered agent event), the report views (queue_daily,
+    /// queue_intervals, agent_daily, agent_activity) and the agent span views over
+    /// --from/--to or --date in --tz (default: every day in the lake, UTC). A query or a
+    /// script (--file, or piped in); on a terminal without one, an interactive shell.
     Sql(SqlArgs),
     /// List de-duplicated contacts with every timestamp to the second, or one contact's chain.
     Contacts(ContactsArgs),
