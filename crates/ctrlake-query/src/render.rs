@@ -9,7 +9,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{ArrayRef, StringBuilder};
-use datafusion::arrow::datatypes::{Field, Schema};
+use datafusion::arrow::datatypes::{Field, FieldRef, Schema};
 
 pub use datafusion::arrow::datatypes::DataType;
 pub use datafusion::arrow::record_batch::RecordBatch;
@@ -62,6 +62,29 @@ pub fn write(
     Ok(())
 }
 
+/// `batch` with each column that `replace` gives a new field and array for replaced, the
+/// others as they are: the one loop behind the conversions below.
+fn replace_columns(
+    batch: &RecordBatch,
+    mut replace: impl FnMut(&FieldRef, &ArrayRef) -> Result<Option<(Field, ArrayRef)>, QueryError>,
+) -> Result<RecordBatch, QueryError> {
+    let schema = batch.schema();
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns = Vec::with_capacity(schema.fields().len());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        let (field, column) = match replace(field, column)? {
+            Some(replaced) => replaced,
+            None => (field.as_ref().clone(), Arc::clone(column)),
+        };
+        fields.push(field);
+        columns.push(column);
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
 /// `batches` with every timestamp that has a zone (the lake's are UTC) shown in `tz`, an IANA
 /// name: the instants stay, their zone changes, so CSV and tables print
 /// `2026-03-02T09:15:07+09:00` for `--tz Asia/Tokyo`. Timestamps without a zone are left as
@@ -70,26 +93,14 @@ pub fn in_time_zone(batches: &[RecordBatch], tz: &str) -> Result<Vec<RecordBatch
     batches
         .iter()
         .map(|batch| {
-            let schema = batch.schema();
-            let mut fields = Vec::with_capacity(schema.fields().len());
-            let mut columns = Vec::with_capacity(schema.fields().len());
-            for (field, column) in schema.fields().iter().zip(batch.columns()) {
-                match field.data_type() {
-                    DataType::Timestamp(unit, Some(_)) => {
-                        let zoned = DataType::Timestamp(*unit, Some(tz.into()));
-                        columns.push(datafusion::arrow::compute::cast(column, &zoned)?);
-                        fields.push(field.as_ref().clone().with_data_type(zoned));
-                    }
-                    _ => {
-                        columns.push(Arc::clone(column));
-                        fields.push(field.as_ref().clone());
-                    }
-                }
-            }
-            Ok(RecordBatch::try_new(
-                Arc::new(Schema::new(fields)),
-                columns,
-            )?)
+            replace_columns(batch, |field, column| {
+                let DataType::Timestamp(unit, Some(_)) = field.data_type() else {
+                    return Ok(None);
+                };
+                let zoned = DataType::Timestamp(*unit, Some(tz.into()));
+                let column = datafusion::arrow::compute::cast(column, &zoned)?;
+                Ok(Some((field.as_ref().clone().with_data_type(zoned), column)))
+            })
         })
         .collect()
 }
@@ -98,14 +109,9 @@ pub fn in_time_zone(batches: &[RecordBatch], tz: &str) -> Result<Vec<RecordBatch
 /// `h:mm:ss`, with `.mmm` when the value has milliseconds (`95.5` -> `0:01:35.500`); a
 /// negative value keeps its sign, null stays null.
 pub fn durations_as_hms(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
-    let schema = batch.schema();
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+    replace_columns(batch, |field, column| {
         if !(field.name().ends_with("_s") && field.data_type().is_numeric()) {
-            fields.push(field.as_ref().clone());
-            columns.push(Arc::clone(column));
-            continue;
+            return Ok(None);
         }
         // As a decimal with 3 places, the stored integer is the milliseconds (exact for the
         // reports' decimals and for integers).
@@ -121,17 +127,9 @@ pub fn durations_as_hms(batch: &RecordBatch) -> Result<RecordBatch, QueryError> 
                 None => text.append_null(),
             }
         }
-        fields.push(Field::new(
-            field.name(),
-            DataType::Utf8,
-            field.is_nullable(),
-        ));
-        columns.push(Arc::new(text.finish()));
-    }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+        let field = Field::new(field.name(), DataType::Utf8, field.is_nullable());
+        Ok(Some((field, Arc::new(text.finish()) as ArrayRef)))
+    })
 }
 
 /// Milliseconds as `h:mm:ss` (`.mmm` when not whole seconds).
@@ -148,18 +146,18 @@ fn hms(ms: i128) -> String {
 
 /// `batch` with each map, list or struct column as JSON text (see the module's notes).
 fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
-    let schema = batch.schema();
-    if !schema.fields().iter().any(|f| f.data_type().is_nested()) {
+    if !batch
+        .schema()
+        .fields()
+        .iter()
+        .any(|f| f.data_type().is_nested())
+    {
         return Ok(batch.clone());
     }
     let options = arrow_json::writer::EncoderOptions::default().with_explicit_nulls(true);
-    let mut fields = Vec::with_capacity(schema.fields().len());
-    let mut columns: Vec<ArrayRef> = Vec::with_capacity(schema.fields().len());
-    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+    replace_columns(batch, |field, column| {
         if !field.data_type().is_nested() {
-            fields.push(field.as_ref().clone());
-            columns.push(Arc::clone(column));
-            continue;
+            return Ok(None);
         }
         let mut encoder = arrow_json::writer::make_encoder(field, column.as_ref(), &options)?;
         let mut text = StringBuilder::with_capacity(column.len(), column.len() * 32);
@@ -173,13 +171,9 @@ fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
             encoder.encode(row, &mut value);
             text.append_value(String::from_utf8_lossy(&value));
         }
-        fields.push(Field::new(field.name(), DataType::Utf8, true));
-        columns.push(Arc::new(text.finish()));
-    }
-    Ok(RecordBatch::try_new(
-        Arc::new(Schema::new(fields)),
-        columns,
-    )?)
+        let field = Field::new(field.name(), DataType::Utf8, true);
+        Ok(Some((field, Arc::new(text.finish()) as ArrayRef)))
+    })
 }
 
 /// Writes `batches` as a Parquet file to `file` (ZSTD, like the lake).
