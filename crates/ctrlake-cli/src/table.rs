@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use ctrlake_query::render::{DataType, RecordBatch};
+use ctrlake_query::render::RecordBatch;
 
 /// The widest a cell is shown (in terminal columns); longer values end in `…`.
 const MAX_CELL_WIDTH: usize = 40;
@@ -69,7 +69,7 @@ pub fn render(
     let right: Vec<bool> = schema
         .fields()
         .iter()
-        .map(|f| is_number(f.data_type()))
+        .map(|f| f.data_type().is_numeric())
         .collect();
     let mut widths: Vec<usize> = names.iter().map(|n| text_width(n)).collect();
     for cells in rows.iter().flatten() {
@@ -230,10 +230,6 @@ fn cell_text(value: &str) -> String {
 /// Terminal columns `text` takes (a kanji takes two).
 fn text_width(text: &str) -> usize {
     console::measure_text_width(text)
-}
-
-fn is_number(data_type: &DataType) -> bool {
-    data_type.is_numeric()
 }
 
 /// A formatter for each column of `batch`.

@@ -26,6 +26,7 @@ use serde::Serialize;
 
 use crate::directory::{Directory, Uuid};
 use crate::journey::{Channel, Journey};
+use crate::record::NamedRecord;
 use crate::time::Ts;
 
 /// Gap between two contacts of one agent that ends a shift (logout, login later).
@@ -259,14 +260,6 @@ struct Status<'a> {
 
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct Named<'a> {
-    #[serde(rename = "ARN")]
-    arn: &'a str,
-    name: &'a str,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
 struct QueueRecord<'a> {
     #[serde(rename = "ARN")]
     arn: &'a str,
@@ -295,11 +288,11 @@ struct RoutingProfile<'a> {
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
 struct Hierarchy<'a> {
-    level1: Option<Named<'a>>,
-    level2: Option<Named<'a>>,
-    level3: Option<Named<'a>>,
-    level4: Option<Named<'a>>,
-    level5: Option<Named<'a>>,
+    level1: Option<NamedRecord<'a>>,
+    level2: Option<NamedRecord<'a>>,
+    level3: Option<NamedRecord<'a>>,
+    level4: Option<NamedRecord<'a>>,
+    level5: Option<NamedRecord<'a>>,
 }
 
 #[derive(Serialize)]
@@ -320,7 +313,7 @@ struct ContactRecord<'a> {
     contact_id: &'a str,
     initial_contact_id: Option<&'a str>,
     initiation_method: &'static str,
-    queue: Option<Named<'a>>,
+    queue: Option<NamedRecord<'a>>,
     queue_timestamp: Option<Ts>,
     state: &'static str,
     state_start_timestamp: Ts,
@@ -363,7 +356,7 @@ impl<'a> Renderer<'a> {
             })
             .collect();
         let group = |level: Option<usize>| {
-            level.map(|g| Named {
+            level.map(|g| NamedRecord {
                 arn: &dir.groups[g].arn,
                 name: &dir.groups[g].name,
             })
@@ -381,7 +374,7 @@ impl<'a> Renderer<'a> {
                     contact_id: h.contact.as_str(),
                     initial_contact_id: None,
                     initiation_method: h.method,
-                    queue: queue.map(|q| Named {
+                    queue: queue.map(|q| NamedRecord {
                         arn: &q.arn,
                         name: q.name,
                     }),

@@ -114,12 +114,13 @@ struct GroupRecord<'a> {
     group_name: &'a str,
 }
 
+/// `{"ARN": .., "Name": ..}`: a routing profile, queue or group as CTRs and agent events name it.
 #[derive(Serialize)]
 #[serde(rename_all = "PascalCase")]
-struct NamedRecord<'a> {
+pub(crate) struct NamedRecord<'a> {
     #[serde(rename = "ARN")]
-    arn: &'a str,
-    name: &'a str,
+    pub(crate) arn: &'a str,
+    pub(crate) name: &'a str,
 }
 
 #[derive(Serialize)]
