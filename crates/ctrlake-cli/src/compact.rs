@@ -121,12 +121,12 @@ async fn run(args: CompactArgs) -> Result<ExitCode> {
             }
         }
     }
-    println!(
+    crate::print_out(&format!(
         "compacted {compacted} of {} partitions in {:.1} s: {files_before} files -> {files_after}, \
-         {} duplicate rows removed",
+         {} duplicate rows removed\n",
         selected.len(),
         started.elapsed().as_secs_f64(),
         rows_before - rows_after
-    );
+    ))?;
     Ok(ExitCode::SUCCESS)
 }

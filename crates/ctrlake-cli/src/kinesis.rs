@@ -196,7 +196,7 @@ async fn consume(args: IngestKinesisArgs) -> Result<ExitCode> {
     }
     let summary =
         outcome.with_context(|| format!("consuming {} into {}", args.stream, lake.location()))?;
-    print_summary(&args.stream, lake.location(), &summary, started.elapsed());
+    print_summary(&args.stream, lake.location(), &summary, started.elapsed())?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -241,22 +241,31 @@ fn flush_line(report: &FlushReport) -> String {
     .to_string()
 }
 
-fn print_summary(stream: &str, lake: &str, summary: &RunSummary, elapsed: Duration) {
-    println!("consumed stream {stream} into {lake}");
-    println!("  records read         {:>12}", summary.records);
-    println!("  records written      {:>12}", summary.rows);
-    println!("  records dead-lettered{:>12}", summary.dead_letters);
-    println!(
+fn print_summary(stream: &str, lake: &str, summary: &RunSummary, elapsed: Duration) -> Result<()> {
+    use std::fmt::Write;
+    let mut text = String::new();
+    writeln!(text, "consumed stream {stream} into {lake}")?;
+    writeln!(text, "  records read         {:>12}", summary.records)?;
+    writeln!(text, "  records written      {:>12}", summary.rows)?;
+    writeln!(text, "  records dead-lettered{:>12}", summary.dead_letters)?;
+    writeln!(
+        text,
         "  files written        {:>12}  ({} flushes)",
         summary.files, summary.flushes
-    );
+    )?;
     if summary.uncommitted_files_removed > 0 {
-        println!(
+        writeln!(
+            text,
             "  uncommitted files    {:>12}  (of a run that stopped mid-flush, removed and written again)",
             summary.uncommitted_files_removed
-        );
+        )?;
     }
-    println!("  elapsed              {:>11.2}s", elapsed.as_secs_f64());
+    writeln!(
+        text,
+        "  elapsed              {:>11.2}s",
+        elapsed.as_secs_f64()
+    )?;
+    crate::print_out(&text)
 }
 
 #[cfg(test)]
