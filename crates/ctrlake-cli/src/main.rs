@@ -273,7 +273,7 @@ fn parse_size(text: &str) -> Result<usize, String> {
     Ok(bytes as usize)
 }
 
-#[derive(clap::Args, Clone)]
+#[derive(clap::Args)]
 struct OutputArgs {
     /// table (fitted to a terminal's width), line (one `column = value` line each), csv
     /// (maps and lists as JSON text), json (an array of objects), parquet (needs --out).
@@ -864,7 +864,7 @@ async fn run_input(
                 } else {
                     None
                 };
-                run_script(engine, &sql, &session.output(out), &session).await?;
+                run_script(engine, &sql, &session, out).await?;
             }
             meta::Chunk::Meta(line) => {
                 let command = meta::parse(&line).map_err(anyhow::Error::msg)?;
@@ -908,13 +908,13 @@ async fn run_meta(
     Ok(true)
 }
 
-/// Runs every statement of `script` in order, printing each result (with `--out`, the last
-/// one goes to the file), and stops at the first that fails, naming it.
+/// Runs every statement of `script` in order, printing each result as `session` says (the
+/// last one to `out`, when given), and stops at the first that fails, naming it.
 async fn run_script(
     engine: &ctrlake_query::KpiEngine,
     script: &str,
-    output: &OutputArgs,
     session: &Session,
+    out: Option<PathBuf>,
 ) -> Result<()> {
     let statements = engine
         .parse_script(script)
@@ -944,15 +944,8 @@ async fn run_script(
         let elapsed = session.timer.then(|| started.elapsed());
         let batches = ctrlake_query::render::in_time_zone(&batches, &session.tz)?;
         let last = index + 1 == count;
-        if last {
-            emit_timed(&batches, output, elapsed)?;
-        } else {
-            let screen = OutputArgs {
-                out: None,
-                ..output.clone()
-            };
-            emit_timed(&batches, &screen, elapsed)?;
-        }
+        let output = session.output(if last { out.clone() } else { None });
+        emit_timed(&batches, &output, elapsed)?;
     }
     Ok(())
 }
@@ -997,8 +990,7 @@ async fn shell(engine: &ctrlake_query::KpiEngine, tz: &str) -> Result<ExitCode> 
                 }
                 let text = std::mem::take(&mut statement);
                 let _ = editor.add_history_entry(text.trim_end());
-                let output = session.output(None);
-                if let Err(error) = run_script(engine, &text, &output, &session).await {
+                if let Err(error) = run_script(engine, &text, &session, None).await {
                     eprintln!("error: {}", error_text(&error));
                 }
             }
