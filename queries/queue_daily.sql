@@ -18,10 +18,13 @@
 --                             contact enqueued more than a day after it began is not found)
 --   $callback_dt_to           last partition searched for callback legs ($dt_to + 7 days)
 --   $sl_inclusive             true: "D <= X" counts as within X; false (default): "D < X"
+--   $all_queues               true: every queue's contacts together, one row per day (queue
+--                             is NULL): the center's totals, computed from the contacts as a
+--                             queue's are, never from the queues' averages
 -- Table sl_thresholds(threshold_s): the service-level thresholds X in seconds.
 WITH queued AS (
     SELECT local_date(queue_enqueue_timestamp, $tz) AS date,
-           queue_name AS queue,
+           CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
            CASE WHEN queue_duration BETWEEN 0 AND 31622400 THEN queue_duration END AS d,
            agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            next_contact_id,

@@ -13,13 +13,13 @@
 -- the largest running sum at any of its event seconds.
 --
 -- Parameters: $tz, $minutes, $from_date, $to_date, $dt_scan_from, $dt_to, $callback_dt_to,
--- $sl_inclusive (see queue_daily.sql), and the window as epoch milliseconds:
+-- $sl_inclusive, $all_queues (see queue_daily.sql), and the window as epoch milliseconds:
 -- $window_start_ms (first local midnight), $interval_ms, $interval_count.
 -- Table sl_thresholds(threshold_s).
 WITH queued AS (
     SELECT local_interval_start(queue_enqueue_timestamp, $tz, $minutes) AS interval_start,
            local_date(queue_enqueue_timestamp, $tz) AS date,
-           queue_name AS queue,
+           CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
            CASE WHEN queue_duration BETWEEN 0 AND 31622400 THEN queue_duration END AS d,
            agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            next_contact_id,
@@ -102,7 +102,7 @@ metrics AS (
     GROUP BY interval_start, queue, threshold_s
 ),
 waits AS (
-    SELECT queue_name AS queue,
+    SELECT CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
            to_unixtime(date_trunc('second', queue_enqueue_timestamp)) AS wait_start,
            to_unixtime(date_trunc('second', queue_dequeue_timestamp)) AS wait_end
     FROM contacts
@@ -119,7 +119,7 @@ grid AS (
 -- the final WHERE drops). Read from ctr_raw so that `contacts` is evaluated once for `waits`:
 -- DataFusion computes a CTE again for every reference.
 wait_queues AS (
-    SELECT DISTINCT queue_name AS queue
+    SELECT DISTINCT CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue
     FROM ctr_raw
     WHERE dt BETWEEN $dt_scan_from AND $dt_to
       AND queue_enqueue_timestamp IS NOT NULL
@@ -179,6 +179,8 @@ SELECT coalesce(m.interval_start, p.interval_start) AS interval_start,
        coalesce(p.peak_waiting, 0) AS peak_waiting
 FROM peaks_per_threshold p
 FULL OUTER JOIN metrics m
-  ON m.interval_start = p.interval_start AND m.queue = p.queue AND m.threshold_s = p.threshold_s
-WHERE m.queue IS NOT NULL OR p.peak_waiting > 0
+  ON m.interval_start = p.interval_start
+ AND (m.queue IS NOT DISTINCT FROM p.queue)
+ AND m.threshold_s = p.threshold_s
+WHERE m.threshold_s IS NOT NULL OR p.peak_waiting > 0
 ORDER BY interval_start, queue, threshold_s

@@ -80,7 +80,7 @@ QUEUE_REPORTS = [
 def test_athena_queue_daily_equals_ctrlake_report_queues(
         lake, athena, tz, from_date, to_date, thresholds, inclusive):
     sql = with_parameters("queue_daily.sql", thresholds, tz=tz, from_date=from_date,
-                          to_date=to_date, sl_inclusive=inclusive)
+                          to_date=to_date, sl_inclusive=inclusive, all_queues=False)
     wide = spread_thresholds(athena_rows(athena, sql), ("date", "queue"))
 
     args = ["report", "queues", "--lake", lake, "--format", "csv", "--tz", tz,
@@ -119,7 +119,8 @@ INTERVAL_REPORTS = [
 def test_athena_queue_intervals_equals_ctrlake_report_intervals(
         lake, athena, tz, from_date, to_date, minutes, thresholds, inclusive):
     sql = with_parameters("queue_intervals.sql", thresholds, tz=tz, from_date=from_date,
-                          to_date=to_date, minutes=minutes, sl_inclusive=inclusive)
+                          to_date=to_date, minutes=minutes, sl_inclusive=inclusive,
+                          all_queues=False)
     rows = athena_rows(athena, sql)
     wide = spread_thresholds(rows, ("interval_start", "queue"))
 
@@ -139,6 +140,46 @@ def test_athena_queue_intervals_equals_ctrlake_report_intervals(
         "same rows, same order"
     for expected in report:
         assert wide[(expected["interval_start"], expected["queue"])] == expected
+
+
+@pytest.mark.parametrize("report,minutes", [("queues", None), ("intervals", 15), ("intervals", 60)])
+def test_athena_all_queues_equals_ctrlake_all_queues(lake, athena, report, minutes):
+    """The center's rows (every queue together) agree too, and their peak waiting counts the
+    callers of all queues at the same second."""
+    name, key = ("queue_daily.sql", "date") if report == "queues" else (
+        "queue_intervals.sql", "interval_start")
+    window = {"tz": "Asia/Tokyo", "from_date": "2026-03-01", "to_date": "2026-03-04",
+              "sl_inclusive": False}
+    if minutes:
+        window["minutes"] = minutes
+    rows = athena_rows(athena, with_parameters(name, (20, 60), all_queues=True, **window))
+    assert {r["queue"] for r in rows} == {""}, "one NULL queue: all of them"
+    wide = spread_thresholds([{k: v for k, v in r.items() if k != "queue"} for r in rows],
+                             (key,))
+    args = ["report", report, "--lake", lake, "--format", "csv", "--tz", "Asia/Tokyo",
+            "--from", "2026-03-01", "--to", "2026-03-04", "--all-queues"]
+    if minutes:
+        args += ["--minutes", minutes]
+    center = csv_rows(run_ctrlake(*args).stdout.decode())
+    assert center and "queue" not in center[0]
+    if minutes:
+        for expected in center:
+            expected["interval_start"] = expected["interval_start"][:19].replace("T", " ")
+    assert [(r[key],) for r in center] == list(wide)
+    for expected in center:
+        assert wide[(expected[key],)] == expected
+    # The center's counts are the queues' sums; its peak is at most theirs.
+    per_queue = csv_rows(run_ctrlake(*[a for a in args if a != "--all-queues"]).stdout.decode())
+    if minutes:
+        for row in per_queue:
+            row["interval_start"] = row["interval_start"][:19].replace("T", " ")
+    for expected in center:
+        queues = [r for r in per_queue if r[key] == expected[key]]
+        for column in ("contacts_queued", "contacts_handled", "contacts_abandoned"):
+            assert int(expected[column]) == sum(int(r[column]) for r in queues), column
+        if minutes:
+            assert int(expected["peak_waiting"]) <= sum(int(r["peak_waiting"]) for r in queues)
+            assert int(expected["peak_waiting"]) >= max(int(r["peak_waiting"]) for r in queues)
 
 
 AGENT_REPORTS = [

@@ -246,9 +246,10 @@ def on_terminal(args, columns=80, rows=24, input_bytes=None) -> tuple[int, str]:
     fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     import tempfile
 
-    home = tempfile.mkdtemp(prefix="ctrlake-home-")  # the shell's history goes there
+    home = tempfile.TemporaryDirectory(prefix="ctrlake-home-")  # the shell's history goes there
     proc = subprocess.Popen([str(ctrlake_bin()), *map(str, args)], stdin=follower,
-                            stdout=follower, stderr=follower, env={**os.environ, "HOME": home})
+                            stdout=follower, stderr=follower,
+                            env={**os.environ, "HOME": home.name})
     os.close(follower)
     # Lines are typed one by one, each once the shell prompts for it (a line editor
     # discards what was typed before it took the terminal).
@@ -278,6 +279,7 @@ def on_terminal(args, columns=80, rows=24, input_bytes=None) -> tuple[int, str]:
         proc.kill()
     proc.wait(timeout=10)
     os.close(leader)
+    home.cleanup()
     return proc.returncode, shown.decode(errors="replace").replace("\r\n", "\n")
 
 
@@ -393,6 +395,36 @@ def test_csv_bom_starts_csv_with_a_byte_order_mark(bin_path, fixture_lake, tmp_p
     assert not plain.startswith(b"\xef\xbb\xbf")
     assert data.decode("utf-8-sig") == plain.decode()
     assert not run_ctrlake(*args, "--format", "json", "--csv-bom").stdout.startswith(b"\xef")
+
+
+def test_xlsx_holds_the_reports_numbers_as_numbers(bin_path, fixture_lake, tmp_path):
+    import openpyxl
+
+    lake, _ = fixture_lake
+    args = ["report", "queues", "--lake", lake, "--from", "2026-03-01", "--to", "2026-03-07",
+            "--tz", "Asia/Tokyo"]
+    out = tmp_path / "queues.xlsx"
+    run_ctrlake(*args, "--format", "xlsx", "--out", out)
+    rows = list(csv.reader(io.StringIO(run_ctrlake(*args, "--format", "csv").stdout.decode())))
+    sheet = openpyxl.load_workbook(out).active
+    cells = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    assert cells[0] == rows[0], "the header"
+    assert len(cells) == len(rows) > 2
+    for mine, theirs in zip(cells[1:], rows[1:]):
+        for value, text in zip(mine, theirs):
+            if text == "":
+                assert value is None
+            elif isinstance(value, (int, float)):
+                assert abs(value - float(text)) < 1e-9, (value, text)
+            else:
+                assert value == text, (value, text)
+    # Counts and seconds are numbers Excel can sum; the queue names stay text (Japanese too).
+    header = cells[0]
+    assert isinstance(cells[1][header.index("contacts_queued")], (int, float))
+    assert isinstance(cells[1][header.index("queue")], str)
+    assert sheet.freeze_panes == "A2"
+    missing = run_ctrlake(*args, "--format", "xlsx", check=False)
+    assert missing.returncode == 1 and "--out" in missing.stderr.decode()
 
 
 def test_durations_hms_writes_the_same_durations_as_hours_minutes_seconds(bin_path, fixture_lake):

@@ -9,6 +9,8 @@
 --   from_date     first local day
 --   to_date       last local day (inclusive)
 --   sl_inclusive  false (ctrlake's default): a wait D counts as within X when D < X; true: D <= X
+--   all_queues    true: one row per day for every queue together, queue NULL (the center's
+--                 totals from its contacts, as `ctrlake report queues --all-queues` prints them)
 --   sl_thresholds the service-level thresholds X, in seconds
 --
 -- Only the UTC day partitions (dt) the window needs are read: the days the local days overlap,
@@ -24,7 +26,8 @@ WITH params AS (
     SELECT 'Asia/Tokyo' AS tz,                -- IANA zone of the report
            DATE '2026-03-02' AS from_date,    -- first local day
            DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
-           false AS sl_inclusive              -- true: a wait equal to X counts as within X
+           false AS sl_inclusive,             -- true: a wait equal to X counts as within X
+           false AS all_queues                -- true: every queue together (queue is NULL)
 ),
 sl_thresholds (threshold_s) AS (
     VALUES 20, 60                             -- service-level thresholds, seconds
@@ -46,7 +49,7 @@ scan AS (
 ),
 queued AS (
     SELECT CAST(at_timezone(with_timezone(c.queue_enqueue_timestamp, 'UTC'), s.tz) AS date) AS date,
-           c.queue_name AS queue,
+           CASE WHEN s.all_queues THEN NULL ELSE c.queue_name END AS queue,
            CASE WHEN c.queue_duration BETWEEN 0 AND 31622400 THEN c.queue_duration END AS d,
            c.agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            c.next_contact_id,

@@ -5,7 +5,7 @@
 --
 -- Needs the `contacts` view (queries/athena/contacts.sql, created once). Set the report in
 -- `params` and `sl_thresholds` below; nothing else needs editing:
---   tz, from_date, to_date, sl_inclusive, sl_thresholds   as in queue_daily.sql
+--   tz, from_date, to_date, sl_inclusive, all_queues, sl_thresholds   as in queue_daily.sql
 --   minutes       the interval length: a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 --
 -- A contact counts in the interval of its Queue.EnqueueTimestamp; the metrics are those of
@@ -26,7 +26,8 @@ WITH params AS (
            DATE '2026-03-02' AS from_date,    -- first local day
            DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
            15 AS minutes,                     -- interval length, a divisor of 60
-           false AS sl_inclusive              -- true: a wait equal to X counts as within X
+           false AS sl_inclusive,             -- true: a wait equal to X counts as within X
+           false AS all_queues                -- true: every queue together (queue is NULL)
 ),
 sl_thresholds (threshold_s) AS (
     VALUES 20, 60                             -- service-level thresholds, seconds
@@ -54,7 +55,7 @@ queued AS (
                                 CAST(at_timezone(with_timezone(c.queue_enqueue_timestamp, 'UTC'), s.tz) AS timestamp))
                       % s.interval_ms),
                     c.queue_enqueue_timestamp) AS interval_start,
-           c.queue_name AS queue,
+           CASE WHEN s.all_queues THEN NULL ELSE c.queue_name END AS queue,
            CASE WHEN c.queue_duration BETWEEN 0 AND 31622400 THEN c.queue_duration END AS d,
            c.agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            c.next_contact_id,
@@ -124,7 +125,7 @@ metrics AS (
     GROUP BY interval_start, queue, threshold_s
 ),
 waits AS (
-    SELECT c.queue_name AS queue,
+    SELECT CASE WHEN s.all_queues THEN NULL ELSE c.queue_name END AS queue,
            date_trunc('second', c.queue_enqueue_timestamp) AS wait_start,
            date_trunc('second', c.queue_dequeue_timestamp) AS wait_end
     FROM contacts c
@@ -196,8 +197,10 @@ joined AS (
            coalesce(p.peak_waiting, 0) AS peak_waiting
     FROM peaks_per_threshold p
     FULL OUTER JOIN metrics m
-      ON m.interval_start = p.interval_start AND m.queue = p.queue AND m.threshold_s = p.threshold_s
-    WHERE m.queue IS NOT NULL OR p.peak_waiting > 0
+      ON m.interval_start = p.interval_start
+     AND (m.queue IS NOT DISTINCT FROM p.queue)
+     AND m.threshold_s = p.threshold_s
+    WHERE m.threshold_s IS NOT NULL OR p.peak_waiting > 0
 )
 SELECT at_timezone(with_timezone(j.interval_start, 'UTC'), s.tz) AS interval_start,
        j.queue,

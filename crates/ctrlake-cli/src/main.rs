@@ -18,9 +18,11 @@ use ctrlake_model::RawJsonMode;
 use ctrlake_model::schema::COLUMNS;
 
 mod compact;
+mod html;
 mod kinesis;
 mod meta;
 mod table;
+mod xlsx;
 
 #[derive(Parser)]
 #[command(
@@ -129,6 +131,40 @@ enum ReportKind {
     /// Per local day and agent, from the agent event stream: online time split into idle,
     /// connecting, on contact, after-contact work, missed/error and non-productive, occupancy.
     AgentActivity(AgentActivityArgs),
+    /// The nightly report as one self-contained HTML page: the day's KPIs per queue and for
+    /// the center, service level, waiting and contacts per interval as charts, week-over-week
+    /// change, and the agents. Opens offline; English or Japanese labels.
+    Html(HtmlReportArgs),
+}
+
+#[derive(clap::Args)]
+struct HtmlReportArgs {
+    /// The lake: a local directory or s3://bucket/prefix.
+    #[arg(long, env = "CTRLAKE_LAKE")]
+    lake: String,
+    /// The local day: YYYY-MM-DD, today or yesterday (in --tz).
+    #[arg(long)]
+    date: String,
+    /// IANA time zone of the day, e.g. Asia/Tokyo.
+    #[arg(long, default_value = "UTC")]
+    tz: String,
+    /// Service-level thresholds in seconds, comma-separated (the charts show the smallest).
+    #[arg(long, value_delimiter = ',', default_value = "20,60")]
+    sl: Vec<i64>,
+    /// Count a queue time equal to the threshold as within it (D <= X) instead of D < X.
+    #[arg(long)]
+    sl_inclusive: bool,
+    /// Interval length of the charts in minutes: a divisor of 60.
+    #[arg(long, default_value_t = 15)]
+    minutes: u32,
+    /// Language of the labels.
+    #[arg(long, value_enum, default_value_t = html::Lang::En)]
+    lang: html::Lang,
+    #[command(flatten)]
+    engine: EngineArgs,
+    /// Write the page to FILE (without it, to standard output when that is not a terminal).
+    #[arg(long)]
+    out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -276,10 +312,11 @@ fn parse_size(text: &str) -> Result<usize, String> {
 #[derive(clap::Args)]
 struct OutputArgs {
     /// table (fitted to a terminal's width), line (one `column = value` line each), csv
-    /// (maps and lists as JSON text), json (an array of objects), parquet (needs --out).
+    /// (maps and lists as JSON text), json (an array of objects), parquet and xlsx (an Excel
+    /// workbook, numbers as numbers) need --out.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     format: Format,
-    /// Write to FILE instead of stdout (required for parquet).
+    /// Write to FILE instead of stdout (required for parquet and xlsx).
     #[arg(long)]
     out: Option<PathBuf>,
     /// Rows a table on a terminal shows at most (the first and last halves); 0 shows all.
@@ -311,6 +348,7 @@ enum Format {
     Csv,
     Json,
     Parquet,
+    Xlsx,
 }
 
 /// Rows a table on a terminal shows unless --max-rows says otherwise.
@@ -326,6 +364,10 @@ struct QueueReportArgs {
     /// Count a queue time equal to the threshold as within it (D <= X) instead of D < X.
     #[arg(long)]
     sl_inclusive: bool,
+    /// Every queue together: the center's row per day (or interval), computed from all its
+    /// contacts, without the queue column (in `ctrlake sql`, the views' queue is NULL).
+    #[arg(long)]
+    all_queues: bool,
 }
 
 /// `ctrlake sql`: the lake options, the window and settings of the report views
@@ -600,6 +642,13 @@ fn emit_timed(
                 None => print_out(&text),
             };
         }
+        Format::Xlsx => {
+            let Some(path) = &output.out else {
+                bail!("--format xlsx needs --out FILE (a workbook is not text for a terminal)");
+            };
+            let workbook = xlsx::workbook(batches)?;
+            return write_atomically(path, |mut file| Ok(file.write_all(&workbook)?));
+        }
         Format::Table if terminal => {
             let width = console::Term::stdout()
                 .size_checked()
@@ -615,7 +664,7 @@ fn emit_timed(
         _ => {}
     }
     let format = match output.format {
-        Format::Table | Format::Line => OutputFormat::Table,
+        Format::Table | Format::Line | Format::Xlsx => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
         Format::Json => OutputFormat::Json,
         Format::Parquet => OutputFormat::Parquet,
@@ -682,6 +731,7 @@ fn queue_options(args: &QueueReportArgs) -> ctrlake_query::QueueReportOptions {
     ctrlake_query::QueueReportOptions {
         thresholds: args.sl.clone(),
         inclusive: args.sl_inclusive,
+        all_queues: args.all_queues,
     }
 }
 
@@ -707,6 +757,7 @@ async fn run_report(
 ) -> Result<ExitCode> {
     let agent_events = matches!(report, ReportKind::AgentActivity(_));
     let (batch, output, engine, window) = match report {
+        ReportKind::Html(args) => return html_report(args, allow_empty).await,
         ReportKind::Queues(args) => {
             let window = report_window(&args.report)?;
             let engine = open_engine(&args.report.lake, &args.report.engine, false).await?;
@@ -742,31 +793,68 @@ async fn run_report(
         }
     };
     if batch.num_rows() == 0 && !allow_empty {
-        let (what, held) = if agent_events {
-            ("agent events", engine.agent_event_partition_dates().await?)
-        } else {
-            ("contacts", engine.partition_dates().await?)
-        };
-        let holds = match held {
-            Some((first, last)) => {
-                format!("the lake holds {what} of the UTC days {first} to {last}")
-            }
-            None => format!("the lake holds no {what}"),
-        };
-        eprintln!(
-            "ctrlake: the report is empty: no {what} in {} to {} ({}); {holds}. Nothing was \
-             written (--allow-empty writes the empty report and exits 0).",
-            window.from,
-            window.to,
-            window.tz.name()
-        );
-        return Ok(ExitCode::from(EXIT_NO_DATA));
+        return report_is_empty(&engine, &window, agent_events).await;
     }
     let batch = match durations {
         Durations::Seconds => batch,
         Durations::Hms => ctrlake_query::render::durations_as_hms(&batch)?,
     };
     emit(&[batch], &output)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Says on stderr that the report of `window` has no rows and which days the lake holds:
+/// [`EXIT_NO_DATA`].
+async fn report_is_empty(
+    engine: &ctrlake_query::KpiEngine,
+    window: &ctrlake_query::ReportWindow,
+    agent_events: bool,
+) -> Result<ExitCode> {
+    let (what, held) = if agent_events {
+        ("agent events", engine.agent_event_partition_dates().await?)
+    } else {
+        ("contacts", engine.partition_dates().await?)
+    };
+    let holds = match held {
+        Some((first, last)) => format!("the lake holds {what} of the UTC days {first} to {last}"),
+        None => format!("the lake holds no {what}"),
+    };
+    eprintln!(
+        "ctrlake: the report is empty: no {what} in {} to {} ({}); {holds}. Nothing was \
+         written (--allow-empty writes the empty report and exits 0).",
+        window.from,
+        window.to,
+        window.tz.name()
+    );
+    Ok(ExitCode::from(EXIT_NO_DATA))
+}
+
+/// `report html`: the page, written atomically to --out or to a pipe.
+async fn html_report(args: HtmlReportArgs, allow_empty: bool) -> Result<ExitCode> {
+    if args.out.is_none() && std::io::stdout().is_terminal() {
+        bail!("report html writes a page for a browser: give --out FILE (or pipe it)");
+    }
+    let window = window_of(&args.tz, Some(&args.date), None, None)?;
+    let engine = open_engine(&args.lake, &args.engine, false).await?;
+    let options = html::HtmlOptions {
+        queue: ctrlake_query::QueueReportOptions {
+            thresholds: args.sl.clone(),
+            inclusive: args.sl_inclusive,
+            all_queues: false,
+        },
+        minutes: args.minutes,
+        lang: args.lang,
+    };
+    let report = html::render(&engine, &window, &options).await?;
+    if report.contacts_queued == 0 && !allow_empty {
+        return report_is_empty(&engine, &window, false).await;
+    }
+    match &args.out {
+        Some(path) => {
+            write_atomically(path, |mut file| Ok(file.write_all(report.page.as_bytes())?))?
+        }
+        None => print_out(&report.page)?,
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -145,7 +145,7 @@ fn hms(ms: i128) -> String {
 }
 
 /// `batch` with each map, list or struct column as JSON text (see the module's notes).
-fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
+pub fn nested_as_json(batch: &RecordBatch) -> Result<RecordBatch, QueryError> {
     if !batch
         .schema()
         .fields()

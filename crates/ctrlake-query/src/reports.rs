@@ -140,7 +140,7 @@ impl ReportWindow {
     }
 
     /// Epoch milliseconds of the first instant of the window and of the day after it.
-    fn bounds(&self) -> (i64, i64) {
+    pub fn bounds(&self) -> (i64, i64) {
         let after = self.to.checked_add_days(Days::new(1)).unwrap_or(self.to);
         (self.start_of(self.from), self.start_of(after))
     }
@@ -177,6 +177,10 @@ pub struct QueueReportOptions {
     pub thresholds: Vec<i64>,
     /// Count `D == X` as within the threshold (`<=`) instead of the default `<`.
     pub inclusive: bool,
+    /// One row per day (or interval) for every queue together, without the `queue` column:
+    /// the center's KPIs computed from its contacts (never averages of the queues' averages;
+    /// its peak waiting counts every queue's callers at the same second).
+    pub all_queues: bool,
 }
 
 impl Default for QueueReportOptions {
@@ -184,6 +188,7 @@ impl Default for QueueReportOptions {
         Self {
             thresholds: vec![20, 60],
             inclusive: false,
+            all_queues: false,
         }
     }
 }
@@ -265,7 +270,7 @@ impl KpiEngine {
         let long = self
             .single_batch(QUEUE_DAILY_SQL, &queue_daily_params(window, options))
             .await?;
-        pivot_thresholds(&long, &thresholds)
+        without_queue_when_all(pivot_thresholds(&long, &thresholds)?, options)
     }
 
     /// `report intervals`: the queue KPIs per local `minutes`-long interval, with peak waiting.
@@ -278,7 +283,7 @@ impl KpiEngine {
         let params = queue_intervals_params(window, minutes, options)?;
         let thresholds = self.set_thresholds(options)?;
         let long = self.single_batch(QUEUE_INTERVALS_SQL, &params).await?;
-        pivot_thresholds(&long, &thresholds)
+        without_queue_when_all(pivot_thresholds(&long, &thresholds)?, options)
     }
 
     /// `contacts`: de-duplicated contacts initiated in the window, filtered.
@@ -447,11 +452,28 @@ fn queue_daily_params(
     options: &QueueReportOptions,
 ) -> Vec<(&'static str, ScalarValue)> {
     let mut params = window.params();
-    params.push((
-        "sl_inclusive",
-        ScalarValue::Boolean(Some(options.inclusive)),
-    ));
+    params.extend([
+        (
+            "sl_inclusive",
+            ScalarValue::Boolean(Some(options.inclusive)),
+        ),
+        ("all_queues", ScalarValue::Boolean(Some(options.all_queues))),
+    ]);
     params
+}
+
+/// A report of every queue together has no `queue` column (the SQL leaves it NULL).
+fn without_queue_when_all(
+    report: RecordBatch,
+    options: &QueueReportOptions,
+) -> Result<RecordBatch, QueryError> {
+    if !options.all_queues {
+        return Ok(report);
+    }
+    let keep: Vec<usize> = (0..report.num_columns())
+        .filter(|&index| report.schema().field(index).name() != "queue")
+        .collect();
+    Ok(report.project(&keep)?)
 }
 
 /// What `report agent-activity` groups agents' time by.
