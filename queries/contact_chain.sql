@@ -37,7 +37,8 @@ ordered AS (
     JOIN ctr_raw r ON r.contact_id = c.contact_id
 ),
 chain AS (
-    SELECT *
+    -- The instant under its own name: the local text shown has the column's name.
+    SELECT *, initiation_timestamp AS initiated_instant
     FROM ordered
     WHERE (contact_before IS DISTINCT FROM contact_id)
       AND (contact_id = $root_id OR initial_contact_id = $root_id)
@@ -48,14 +49,14 @@ SELECT c.contact_id,
        c.next_contact_id,
        c.channel,
        c.initiation_method,
-       c.queue_name AS queue,
-       c.agent_username AS agent,
-       local_timestamp(c.initiation_timestamp, $tz) AS initiated,
-       local_timestamp(c.queue_enqueue_timestamp, $tz) AS enqueued,
-       c.queue_duration AS queue_s,
-       local_timestamp(c.agent_connected_to_agent_timestamp, $tz) AS connected_to_agent,
-       local_timestamp(c.transfer_completed_timestamp, $tz) AS transfer_completed,
-       local_timestamp(c.disconnect_timestamp, $tz) AS disconnected,
+       c.queue_name,
+       c.agent_username,
+       local_timestamp(c.initiation_timestamp, $tz) AS initiation_timestamp,
+       local_timestamp(c.queue_enqueue_timestamp, $tz) AS queue_enqueue_timestamp,
+       c.queue_duration,
+       local_timestamp(c.agent_connected_to_agent_timestamp, $tz) AS agent_connected_to_agent_timestamp,
+       local_timestamp(c.transfer_completed_timestamp, $tz) AS transfer_completed_timestamp,
+       local_timestamp(c.disconnect_timestamp, $tz) AS disconnect_timestamp,
        c.disconnect_reason
 FROM chain c
-ORDER BY c.initiation_timestamp, c.contact_id
+ORDER BY initiated_instant, contact_id

@@ -21,8 +21,18 @@ def test_contacts_search_shows_local_seconds_and_milliseconds(bin_path, fixture_
     ids = [r["contact_id"] for r in rows]
     assert len(ids) == len(set(ids)), "one row per contact"
     ms = next(r for r in rows if r["contact_id"] == "00000000-0000-4000-8000-000000001301")
-    assert ms["last_updated"].endswith(".250+09:00"), ms["last_updated"]
-    assert all(r["initiated"].endswith("+09:00") for r in rows)
+    assert ms["last_update_timestamp"].endswith(".250+09:00"), ms["last_update_timestamp"]
+    assert all(r["initiation_timestamp"].endswith("+09:00") for r in rows)
+    # The columns are the contacts table's, by the same names.
+    table = run_ctrlake("sql", "--lake", lake, "--format", "csv",
+                        "SELECT * FROM contacts LIMIT 0").stdout.decode().split()[0].split(",")
+    assert set(rows[0]) <= set(table), set(rows[0]) - set(table)
+    chain = run_ctrlake("contacts", "--lake", lake, "--chain",
+                        "00000000-0000-4000-8000-000000000702", "--format", "csv").stdout.decode()
+    assert set(chain.split()[0].split(",")) <= set(table)
+    # A result without rows still has its columns.
+    assert run_ctrlake("sql", "--lake", lake, "--format", "json",
+                       "SELECT 1 AS a WHERE false").stdout.decode().strip() == "[]"
 
 
 def test_contacts_filters_combine(bin_path, fixture_lake):
@@ -31,7 +41,7 @@ def test_contacts_filters_combine(bin_path, fixture_lake):
                       "--queue", "Support", "--channel", "VOICE", "--format", "json").stdout.decode()
     rows = json.loads(out)
     assert rows, "Support had voice contacts on 2026-03-02"
-    assert {r["queue"] for r in rows} == {"Support"}
+    assert {r["queue_name"] for r in rows} == {"Support"}
     assert {r["channel"] for r in rows} == {"VOICE"}
 
 

@@ -210,7 +210,6 @@ struct PageCell {
     /// The CSV's text of the value (empty for null).
     value: String,
     shown: String,
-    numeric: bool,
 }
 
 #[derive(Serialize)]
@@ -378,6 +377,41 @@ fn column_label(column: &str, lang: Lang) -> String {
     if ja { ja_text } else { en }.to_owned()
 }
 
+/// The reports a page is made of: the day's and the same weekday's a week before.
+struct Day {
+    queues: Rows,
+    center: Rows,
+    queues_before: Rows,
+    center_before: Rows,
+    intervals: Rows,
+    center_intervals: Rows,
+    agents: Rows,
+}
+
+/// The labels and choices every part of the page shares.
+struct Words {
+    lang: Lang,
+    words: BTreeMap<&'static str, &'static str>,
+    /// The service-level column the page leads with (the smallest threshold).
+    first_sl: String,
+}
+
+impl Words {
+    fn get(&self, key: &str) -> &'static str {
+        self.words.get(key).copied().unwrap_or("")
+    }
+
+    fn headers(&self, columns: &[String]) -> Vec<Header> {
+        columns
+            .iter()
+            .map(|c| Header {
+                column: c.clone(),
+                label: column_label(c, self.lang),
+            })
+            .collect()
+    }
+}
+
 /// The page for the one local day of `window`.
 pub async fn render(
     engine: &KpiEngine,
@@ -400,53 +434,87 @@ pub async fn render(
         all_queues: false,
         ..options.queue.clone()
     };
-    let queues = Rows::of(&engine.queue_daily(window, &by_queue).await?)?;
-    let center = Rows::of(&engine.queue_daily(window, &all).await?)?;
-    let queues_before = Rows::of(&engine.queue_daily(&week_before, &by_queue).await?)?;
-    let center_before = Rows::of(&engine.queue_daily(&week_before, &all).await?)?;
-    let intervals = Rows::of(
-        &engine
-            .queue_intervals(window, options.minutes, &by_queue)
-            .await?,
-    )?;
-    let center_intervals = Rows::of(
-        &engine
-            .queue_intervals(window, options.minutes, &all)
-            .await?,
-    )?;
-    let agents = Rows::of(&engine.agent_daily(window).await?)?;
+    let minutes = options.minutes;
+    let day = Day {
+        queues: Rows::of(&engine.queue_daily(window, &by_queue).await?)?,
+        center: Rows::of(&engine.queue_daily(window, &all).await?)?,
+        queues_before: Rows::of(&engine.queue_daily(&week_before, &by_queue).await?)?,
+        center_before: Rows::of(&engine.queue_daily(&week_before, &all).await?)?,
+        intervals: Rows::of(&engine.queue_intervals(window, minutes, &by_queue).await?)?,
+        center_intervals: Rows::of(&engine.queue_intervals(window, minutes, &all).await?)?,
+        agents: Rows::of(&engine.agent_daily(window).await?)?,
+    };
+    let words = Words {
+        lang: options.lang,
+        words: labels(options.lang),
+        first_sl: format!(
+            "service_level_{}_pct",
+            options.queue.thresholds.iter().min().copied().unwrap_or(20)
+        ),
+    };
+    let center_peak = center_peak(&day.center_intervals);
+    let page = Page {
+        lang: if options.lang == Lang::Ja { "ja" } else { "en" },
+        title: format!("{} {}", words.get("title"), window.from),
+        subtitle: format!("{} ({})", window.from, window.tz.name()),
+        generated: format!(
+            "{} {} · ctrlake {}",
+            words.get("generated"),
+            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
+            env!("CARGO_PKG_VERSION")
+        ),
+        tiles: headline_tiles(&day, center_peak.as_ref(), &words),
+        tables: vec![
+            queue_table(&day, center_peak.as_ref(), &words),
+            week_over_week_table(&day, &words),
+        ],
+        agent_tables: agent_tables(&day.agents, &words),
+        charts: charts(&day, &interval_grid(window, minutes), minutes, &words),
+        labels: words.words.clone(),
+        vega: VEGA,
+        vega_lite: VEGA_LITE,
+    };
+    let contacts_queued = day
+        .center
+        .rows
+        .first()
+        .and_then(|row| Rows::number(row, "contacts_queued"))
+        .unwrap_or(0.0) as u64;
+    let mut environment = minijinja::Environment::new();
+    environment.add_template("report.html", TEMPLATE)?;
+    let page = environment
+        .get_template("report.html")?
+        .render(minijinja::value::Serde(&page))?;
+    Ok(HtmlReport {
+        page,
+        contacts_queued,
+    })
+}
 
-    let lang = options.lang;
-    let words = labels(lang);
-    let center_name = words["center"].to_owned();
-    let first_sl = format!(
-        "service_level_{}_pct",
-        options.queue.thresholds.iter().min().copied().unwrap_or(20)
-    );
+/// The center's peak waiting for the day, and the first interval that reached it.
+fn center_peak(center_intervals: &Rows) -> Option<(f64, String)> {
+    let mut highest: Option<(f64, String)> = None;
+    for row in &center_intervals.rows {
+        let peak = Rows::number(row, "peak_waiting").unwrap_or(0.0);
+        if highest.as_ref().is_none_or(|(most, _)| peak > *most) {
+            highest = Some((peak, Rows::text(row, "interval_start").to_owned()));
+        }
+    }
+    highest
+}
 
-    // Each queue's peak for the day: the largest of its intervals' peaks.
+/// The queues' KPIs for the day, each queue's peak waiting (the largest of its intervals'
+/// per-second peaks), and the center's totals row.
+fn queue_table(day: &Day, center_peak: Option<&(f64, String)>, words: &Words) -> PageTable {
     let mut peaks: BTreeMap<String, f64> = BTreeMap::new();
-    for row in &intervals.rows {
+    for row in &day.intervals.rows {
         let peak = peaks
             .entry(Rows::text(row, "queue").to_owned())
             .or_default();
         *peak = peak.max(Rows::number(row, "peak_waiting").unwrap_or(0.0));
     }
-    let center_peak = center_intervals
-        .rows
-        .iter()
-        .max_by(|a, b| {
-            let value = |row| Rows::number(row, "peak_waiting").unwrap_or(0.0);
-            value(a).total_cmp(&value(b))
-        })
-        .map(|row| {
-            (
-                Rows::number(row, "peak_waiting").unwrap_or(0.0),
-                Rows::text(row, "interval_start").to_owned(),
-            )
-        });
-
-    let queue_columns: Vec<String> = queues
+    let columns: Vec<String> = day
+        .queues
         .columns
         .iter()
         .filter(|c| !matches!(c.as_str(), "date" | "queue"))
@@ -454,90 +522,82 @@ pub async fn render(
         .cloned()
         .chain(["peak_waiting".to_owned()])
         .collect();
-    let cell = |row: &BTreeMap<String, Cell>, column: &str, peak: Option<f64>| {
-        let (value, number) = if column == "peak_waiting" {
-            let peak = peak.unwrap_or(0.0);
-            (format!("{peak}"), Some(peak))
-        } else {
-            let cell = row.get(column).cloned().unwrap_or_default();
-            (cell.text.unwrap_or_default(), cell.number)
-        };
-        PageCell {
-            column: column.to_owned(),
-            shown: number.map_or_else(String::new, |n| Kind::of(column).show(n)),
-            numeric: true,
-            value,
-        }
+    let cells = |row: &BTreeMap<String, Cell>, peak: Option<f64>| {
+        columns
+            .iter()
+            .map(|column| {
+                let (value, number) = if column == "peak_waiting" {
+                    let peak = peak.unwrap_or(0.0);
+                    (format!("{peak}"), Some(peak))
+                } else {
+                    let cell = row.get(column).cloned().unwrap_or_default();
+                    (cell.text.unwrap_or_default(), cell.number)
+                };
+                PageCell {
+                    column: column.clone(),
+                    shown: number.map_or_else(String::new, |n| Kind::of(column).show(n)),
+                    value,
+                }
+            })
+            .collect()
     };
-    let mut queue_rows: Vec<PageRow> = queues
+    let mut rows: Vec<PageRow> = day
+        .queues
         .rows
         .iter()
         .map(|row| {
             let name = Rows::text(row, "queue").to_owned();
             PageRow {
-                cells: queue_columns
-                    .iter()
-                    .map(|c| cell(row, c, peaks.get(&name).copied()))
-                    .collect(),
+                cells: cells(row, peaks.get(&name).copied()),
                 name,
                 total: false,
             }
         })
         .collect();
-    if let Some(row) = center.rows.first() {
-        queue_rows.push(PageRow {
-            name: center_name.clone(),
+    if let Some(row) = day.center.rows.first() {
+        rows.push(PageRow {
+            name: words.get("center").to_owned(),
             total: true,
-            cells: queue_columns
-                .iter()
-                .map(|c| cell(row, c, center_peak.as_ref().map(|(peak, _)| *peak)))
-                .collect(),
+            cells: cells(row, center_peak.map(|(peak, _)| *peak)),
         });
     }
-    let headers = |columns: &[String]| {
-        columns
-            .iter()
-            .map(|c| Header {
-                column: c.clone(),
-                label: column_label(c, lang),
-            })
-            .collect::<Vec<_>>()
-    };
-    let queue_table = PageTable {
+    PageTable {
         id: "queues".into(),
-        title: words["queues"].into(),
-        key_label: words["queue"].into(),
-        headers: headers(&queue_columns),
-        rows: queue_rows,
-    };
+        title: words.get("queues").into(),
+        key_label: words.get("queue").into(),
+        headers: words.headers(&columns),
+        rows,
+    }
+}
 
-    // Week over week: the center and each queue, the headline KPIs side by side.
-    let wow_metrics = [
+/// The center and each queue: the headline KPIs of the day, a week before, and the change.
+fn week_over_week_table(day: &Day, words: &Words) -> PageTable {
+    let metrics = [
         "contacts_queued",
         "abandonment_rate_pct",
-        first_sl.as_str(),
+        words.first_sl.as_str(),
         "avg_queue_answer_time_s",
         "avg_handle_time_s",
     ];
-    let mut wow_headers = Vec::new();
-    for metric in wow_metrics {
+    let mut headers = Vec::new();
+    for metric in metrics {
         for (suffix, word) in [
             ("", "this_day"),
             (":week_before", "week_before"),
             (":change", "change"),
         ] {
-            wow_headers.push(Header {
+            headers.push(Header {
                 column: format!("{metric}{suffix}"),
-                label: format!("{} · {}", column_label(metric, lang), words[word]),
+                label: format!("{} · {}", column_label(metric, words.lang), words.get(word)),
             });
         }
     }
-    let wow_row = |name: String,
-                   total: bool,
-                   now: Option<&BTreeMap<String, Cell>>,
-                   before: Option<&BTreeMap<String, Cell>>| {
+    let row = |name: String,
+               total: bool,
+               now: Option<&BTreeMap<String, Cell>>,
+               before: Option<&BTreeMap<String, Cell>>| {
         let mut cells = Vec::new();
-        for metric in wow_metrics {
+        for metric in metrics {
             let kind = Kind::of(metric);
             let now_value = now.and_then(|row| Rows::number(row, metric));
             let before_value = before.and_then(|row| Rows::number(row, metric));
@@ -548,7 +608,6 @@ pub async fn render(
                     column: format!("{metric}{suffix}"),
                     value: row.map_or("", |row| Rows::text(row, metric)).to_owned(),
                     shown: value.map_or_else(String::new, |v| kind.show(v)),
-                    numeric: true,
                 });
             }
             let change = match (now_value, before_value) {
@@ -559,46 +618,49 @@ pub async fn render(
                 column: format!("{metric}:change"),
                 value: change.clone(),
                 shown: change,
-                numeric: true,
             });
         }
         PageRow { name, total, cells }
     };
-    let mut wow_rows: Vec<PageRow> = queues
+    let mut rows: Vec<PageRow> = day
+        .queues
         .rows
         .iter()
-        .map(|row| {
-            let name = Rows::text(row, "queue");
-            let before = queues_before
+        .map(|now| {
+            let name = Rows::text(now, "queue");
+            let before = day
+                .queues_before
                 .rows
                 .iter()
                 .find(|b| Rows::text(b, "queue") == name);
-            wow_row(name.to_owned(), false, Some(row), before)
+            row(name.to_owned(), false, Some(now), before)
         })
         .collect();
-    wow_rows.push(wow_row(
-        center_name.clone(),
+    rows.push(row(
+        words.get("center").to_owned(),
         true,
-        center.rows.first(),
-        center_before.rows.first(),
+        day.center.rows.first(),
+        day.center_before.rows.first(),
     ));
-    let wow_table = PageTable {
+    PageTable {
         id: "week-over-week".into(),
-        title: words["wow"].into(),
-        key_label: words["queue"].into(),
-        headers: wow_headers,
-        rows: wow_rows,
-    };
+        title: words.get("wow").into(),
+        key_label: words.get("queue").into(),
+        headers,
+        rows,
+    }
+}
 
-    // The headline tiles: the center's KPIs and their change from a week before.
+/// The center's headline KPIs, each with its change from a week before, and its peak waiting.
+fn headline_tiles(day: &Day, center_peak: Option<&(f64, String)>, words: &Words) -> Vec<Tile> {
+    let now = day.center.rows.first();
+    let before = day.center_before.rows.first();
     let mut tiles = Vec::new();
-    let now = center.rows.first();
-    let before = center_before.rows.first();
     for (metric, better) in [
         ("contacts_queued", Better::Neither),
         ("contacts_handled", Better::Neither),
         ("abandonment_rate_pct", Better::Lower),
-        (first_sl.as_str(), Better::Higher),
+        (words.first_sl.as_str(), Better::Higher),
         ("avg_queue_answer_time_s", Better::Lower),
         ("avg_handle_time_s", Better::Neither),
     ] {
@@ -613,13 +675,13 @@ pub async fn render(
                 } else {
                     trend(value - previous, better)
                 };
-                (format!("{change} {}", words["vs_week_before"]), trend)
+                (format!("{change} {}", words.get("vs_week_before")), trend)
             }
-            _ => (words["no_week_before"].to_owned(), String::new()),
+            _ => (words.get("no_week_before").to_owned(), String::new()),
         };
         tiles.push(Tile {
             column: metric.to_owned(),
-            label: column_label(metric, lang),
+            label: column_label(metric, words.lang),
             shown: value.map_or_else(|| "–".to_owned(), |v| kind.show(v)),
             value: now.map_or("", |row| Rows::text(row, metric)).to_owned(),
             detail: String::new(),
@@ -627,62 +689,18 @@ pub async fn render(
             trend,
         });
     }
-    if let Some((peak, at)) = &center_peak {
+    if let Some((peak, at)) = center_peak {
         tiles.push(Tile {
             column: "peak_waiting".into(),
-            label: column_label("peak_waiting", lang),
+            label: column_label("peak_waiting", words.lang),
             shown: Kind::Count.show(*peak),
             value: format!("{peak}"),
-            detail: format!("{} {}", words["peak_at"], wall_clock(at)),
+            detail: format!("{} {}", words.get("peak_at"), wall_clock(at)),
             change: String::new(),
             trend: String::new(),
         });
     }
-
-    let charts = charts(
-        &intervals,
-        &center_intervals,
-        &interval_grid(window, options.minutes),
-        &first_sl,
-        options.minutes,
-        &words,
-        lang,
-    );
-    let agent_tables = agent_tables(&agents, &words, lang);
-
-    let subtitle = format!("{} ({})", window.from, window.tz.name());
-    let page = Page {
-        lang: if lang == Lang::Ja { "ja" } else { "en" },
-        title: format!("{} {}", words["title"], window.from),
-        subtitle,
-        generated: format!(
-            "{} {} · ctrlake {}",
-            words["generated"],
-            chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
-            env!("CARGO_PKG_VERSION")
-        ),
-        labels: words,
-        tiles,
-        tables: vec![queue_table, wow_table],
-        agent_tables,
-        charts,
-        vega: VEGA,
-        vega_lite: VEGA_LITE,
-    };
-    let contacts_queued = center
-        .rows
-        .first()
-        .and_then(|row| Rows::number(row, "contacts_queued"))
-        .unwrap_or(0.0) as u64;
-    let mut environment = minijinja::Environment::new();
-    environment.add_template("report.html", TEMPLATE)?;
-    let page = environment
-        .get_template("report.html")?
-        .render(minijinja::value::Serde(&page))?;
-    Ok(HtmlReport {
-        page,
-        contacts_queued,
-    })
+    tiles
 }
 
 /// The class of a change that is not nil: `better` or `worse`, or none for a KPI that is
@@ -721,15 +739,8 @@ fn interval_grid(window: &ReportWindow, minutes: u32) -> Vec<String> {
 
 /// The day's charts: the center's service level (the smallest threshold) and peak waiting per
 /// interval, and contacts queued per interval stacked by queue.
-fn charts(
-    intervals: &Rows,
-    center: &Rows,
-    grid: &[String],
-    service_level: &str,
-    minutes: u32,
-    words: &BTreeMap<&'static str, &'static str>,
-    lang: Lang,
-) -> Vec<Chart> {
+fn charts(day: &Day, grid: &[String], minutes: u32, words: &Words) -> Vec<Chart> {
+    let (lang, service_level) = (words.lang, words.first_sl.as_str());
     let points = |rows: &Rows, field: &str| {
         rows.rows
             .iter()
@@ -747,7 +758,7 @@ fn charts(
         "field": "interval_start",
         "type": "ordinal",
         "scale": {"domain": grid},
-        "title": words["time"],
+        "title": words.get("time"),
         "axis": {
             "labelAngle": 0,
             "ticks": false,
@@ -756,17 +767,20 @@ fn charts(
         }
     });
     let tooltip = |field: &str, with_queue: bool| {
-        let mut fields = vec![json!({"field": "time", "title": words["time"]})];
+        let mut fields = vec![json!({"field": "time", "title": words.get("time")})];
         if with_queue {
-            fields.push(json!({"field": "queue", "title": words["queue"]}));
+            fields.push(json!({"field": "queue", "title": words.get("queue")}));
         }
         fields.push(json!({"field": field, "title": column_label(field, lang)}));
         Value::Array(fields)
     };
     let per = if lang == Lang::Ja {
-        format!("（{minutes}分ごと、{}）", words["center"])
+        format!("（{minutes}分ごと、{}）", words.get("center"))
     } else {
-        format!(" per {minutes} minutes, {}", words["center"].to_lowercase())
+        format!(
+            " per {minutes} minutes, {}",
+            words.get("center").to_lowercase()
+        )
     };
     let schema = "https://vega.github.io/schema/vega-lite/v6.json";
     vec![
@@ -777,7 +791,7 @@ fn charts(
                 "$schema": schema,
                 "width": 860,
                 "height": 240,
-                "data": {"name": "points", "values": points(center, service_level)},
+                "data": {"name": "points", "values": points(&day.center_intervals, service_level)},
                 "mark": {"type": "line", "point": true},
                 "encoding": {
                     "x": x,
@@ -794,12 +808,12 @@ fn charts(
                 "$schema": schema,
                 "width": 860,
                 "height": 200,
-                "data": {"name": "points", "values": points(center, "peak_waiting")},
+                "data": {"name": "points", "values": points(&day.center_intervals, "peak_waiting")},
                 "mark": {"type": "bar", "color": "#e07b39"},
                 "encoding": {
                     "x": x,
                     "y": {"field": "peak_waiting", "type": "quantitative",
-                          "title": words["waiting"]},
+                          "title": words.get("waiting")},
                     "tooltip": tooltip("peak_waiting", false)
                 }
             }),
@@ -821,13 +835,13 @@ fn charts(
                 "$schema": schema,
                 "width": 860,
                 "height": 220,
-                "data": {"name": "points", "values": points(intervals, "contacts_queued")},
+                "data": {"name": "points", "values": points(&day.intervals, "contacts_queued")},
                 "mark": {"type": "bar"},
                 "encoding": {
                     "x": x,
                     "y": {"field": "contacts_queued", "type": "quantitative",
-                          "stack": "zero", "title": words["contacts"]},
-                    "color": {"field": "queue", "type": "nominal", "title": words["queue"]},
+                          "stack": "zero", "title": words.get("contacts")},
+                    "color": {"field": "queue", "type": "nominal", "title": words.get("queue")},
                     "tooltip": tooltip("contacts_queued", true)
                 }
             }),
@@ -836,11 +850,7 @@ fn charts(
 }
 
 /// The agents of the day: the top and bottom by contacts handled, or all of them when few.
-fn agent_tables(
-    agents: &Rows,
-    words: &BTreeMap<&'static str, &'static str>,
-    lang: Lang,
-) -> Vec<PageTable> {
+fn agent_tables(agents: &Rows, words: &Words) -> Vec<PageTable> {
     let columns: Vec<String> = agents
         .columns
         .iter()
@@ -859,14 +869,8 @@ fn agent_tables(
     let table = |id: &str, title: &str, rows: Vec<&BTreeMap<String, Cell>>| PageTable {
         id: id.to_owned(),
         title: title.to_owned(),
-        key_label: words["agent"].into(),
-        headers: columns
-            .iter()
-            .map(|c| Header {
-                column: c.clone(),
-                label: column_label(c, lang),
-            })
-            .collect(),
+        key_label: words.get("agent").into(),
+        headers: words.headers(&columns),
         rows: rows
             .into_iter()
             .map(|row| PageRow {
@@ -879,14 +883,13 @@ fn agent_tables(
                         value: Rows::text(row, c).to_owned(),
                         shown: Rows::number(row, c)
                             .map_or_else(String::new, |n| Kind::of(c).show(n)),
-                        numeric: true,
                     })
                     .collect(),
             })
             .collect(),
     };
     if order.len() <= 2 * TOP_AGENTS {
-        return vec![table("agents-all", words["all_agents"], order)];
+        return vec![table("agents-all", words.get("all_agents"), order)];
     }
     let bottom: Vec<_> = order[order.len() - TOP_AGENTS..]
         .iter()
@@ -896,11 +899,11 @@ fn agent_tables(
     vec![
         table(
             "agents-top",
-            words["top_agents"],
+            words.get("top_agents"),
             order[..TOP_AGENTS].to_vec(),
         ),
-        table("agents-bottom", words["bottom_agents"], bottom),
-        table("agents-all", words["all_agents"], order),
+        table("agents-bottom", words.get("bottom_agents"), bottom),
+        table("agents-all", words.get("all_agents"), order),
     ]
 }
 

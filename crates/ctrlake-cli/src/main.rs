@@ -1028,7 +1028,12 @@ async fn run_script(
             .frame_statement(statement)
             .await
             .map_err(|e| named(e, &text))?;
-        let batches = engine.collect(frame).await.map_err(|e| named(e, &text))?;
+        let schema = Arc::new(frame.schema().as_arrow().clone());
+        let mut batches = engine.collect(frame).await.map_err(|e| named(e, &text))?;
+        if batches.is_empty() {
+            // No row still has columns: CSV gets its header, a table its heading.
+            batches.push(ctrlake_query::render::RecordBatch::new_empty(schema));
+        }
         let elapsed = session.timer.then(|| started.elapsed());
         let batches = ctrlake_query::render::in_time_zone(&batches, &session.tz)?;
         let last = index + 1 == count;
