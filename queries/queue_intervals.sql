@@ -2,8 +2,8 @@
 -- (../shared kpis.md, "Intervals and queue depth").
 --
 -- Intervals are keyed by their local start with its offset ('2026-03-02T09:15:00+09:00'); a
--- contact counts in the interval of its Queue.EnqueueTimestamp. The metric definitions are the
--- same as in queue_daily.sql (kept in step by the golden and DuckDB cross-check tests).
+-- contact counts in the interval of its Queue.EnqueueTimestamp. The metrics are queue_daily.sql's,
+-- over the same view classified_contacts.
 --
 -- peak_waiting: a contact waits during [floor(Enqueue), floor(Dequeue)) at 1-second resolution
 -- (contacts without DequeueTimestamp are skipped). A sweep: +1 at each wait start, -1 at each
@@ -16,58 +16,14 @@
 -- $sl_inclusive, $all_queues (see queue_daily.sql), and the window as epoch milliseconds:
 -- $window_start_ms (first local midnight), $interval_ms, $interval_count.
 -- Table sl_thresholds(threshold_s).
-WITH queued AS (
-    SELECT local_interval_start(queue_enqueue_timestamp, $tz, $minutes) AS interval_start,
-           local_date(queue_enqueue_timestamp, $tz) AS date,
+WITH classified AS (
+    SELECT local_interval_start(enqueued_at, $tz, $minutes) AS interval_start,
            CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
-           CASE WHEN queue_duration BETWEEN 0 AND 31622400 THEN queue_duration END AS d,
-           agent_connected_to_agent_timestamp IS NOT NULL AS handled,
-           next_contact_id,
-           transfer_completed_timestamp IS NOT NULL AS transferred_out,
-           next_contact_id IS NULL
-             AND transfer_completed_timestamp IS NULL
-             AND transferred_to_endpoint_address IS NULL
-             AND transferred_to_endpoint_type IS NULL AS no_follow_up,
-           coalesce(CASE WHEN agent_interaction_duration BETWEEN 0 AND 31622400 THEN agent_interaction_duration END, 0) AS interaction,
-           coalesce(CASE WHEN agent_customer_hold_duration BETWEEN 0 AND 31622400 THEN agent_customer_hold_duration END, 0) AS hold,
-           coalesce(CASE WHEN agent_after_contact_work_duration BETWEEN 0 AND 31622400 THEN agent_after_contact_work_duration END, 0) AS acw,
-           coalesce(CASE WHEN agent_pause_duration BETWEEN 0 AND 31622400 THEN agent_pause_duration END, 0) AS pause,
-           coalesce(CASE WHEN agent_number_of_holds BETWEEN 0 AND 100000 THEN agent_number_of_holds END, 0) >= 1 AS put_on_hold,
-           coalesce(CASE WHEN agent_connection_attempts BETWEEN 0 AND 100000 THEN agent_connection_attempts END, 0) AS attempts
-    FROM contacts
-    WHERE dt BETWEEN $dt_scan_from AND $dt_to
-      AND queue_enqueue_timestamp IS NOT NULL
-),
--- The next legs of this window's contacts, newest version of each (same rule as the contacts
--- view, applied only to the few rows that are some contact's NextContactId).
-next_legs AS (
-    SELECT contact_id,
-           first_value(initiation_method ORDER BY last_update_timestamp DESC,
-                                                  arrival_timestamp DESC NULLS LAST,
-                                                  source_uri DESC,
-                                                  source_offset DESC NULLS LAST,
-                                                  length(source_sequence_number) DESC NULLS LAST,
-                                                  source_sequence_number DESC NULLS LAST) AS initiation_method
-    FROM ctr_raw
-    WHERE dt BETWEEN $dt_scan_from AND $callback_dt_to
-      AND contact_id IN (SELECT next_contact_id
-                         FROM ctr_raw
-                         WHERE dt BETWEEN $dt_scan_from AND $dt_to
-                           AND next_contact_id IS NOT NULL
-                           AND queue_enqueue_timestamp IS NOT NULL
-                           AND agent_connected_to_agent_timestamp IS NULL)
-    GROUP BY contact_id
-),
-callback_legs AS (
-    SELECT contact_id FROM next_legs WHERE initiation_method = 'CALLBACK'
-),
-classified AS (
-    SELECT q.*,
-           NOT q.handled AND c.contact_id IS NOT NULL AS callback_requested,
-           NOT q.handled AND q.no_follow_up AS abandoned
-    FROM queued q
-    LEFT JOIN callback_legs c ON c.contact_id = q.next_contact_id
-    WHERE q.date BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
+           d, handled, abandoned, callback_requested, transferred_out,
+           interaction, hold, acw, pause, put_on_hold, attempts
+    FROM classified_contacts
+    WHERE queued
+      AND local_date(enqueued_at, $tz) BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
 ),
 per_threshold AS (
     SELECT k.*, t.threshold_s,
@@ -155,32 +111,36 @@ peaks_per_threshold AS (
     SELECT p.interval_start, p.queue, p.peak_waiting, s.threshold_s
     FROM peaks p
     CROSS JOIN sl_thresholds s
+),
+joined AS (
+    SELECT coalesce(m.interval_start, p.interval_start) AS interval_start,
+           coalesce(m.queue, p.queue) AS queue,
+           coalesce(m.threshold_s, p.threshold_s) AS threshold_s,
+           coalesce(m.contacts_queued, 0) AS contacts_queued,
+           coalesce(m.contacts_handled, 0) AS contacts_handled,
+           coalesce(m.contacts_abandoned, 0) AS contacts_abandoned,
+           m.abandonment_rate_pct,
+           m.avg_queue_answer_time_s,
+           m.avg_queue_abandon_time_s,
+           m.max_queued_time_s,
+           m.service_level_pct,
+           m.answered_within_pct,
+           m.avg_handle_time_s,
+           m.avg_agent_interaction_s,
+           m.avg_customer_hold_s,
+           m.avg_after_contact_work_s,
+           coalesce(m.contacts_put_on_hold, 0) AS contacts_put_on_hold,
+           coalesce(m.contacts_transferred_out, 0) AS contacts_transferred_out,
+           coalesce(m.contacts_callback_requested, 0) AS contacts_callback_requested,
+           coalesce(m.agent_non_response, 0) AS agent_non_response,
+           coalesce(p.peak_waiting, 0) AS peak_waiting
+    FROM peaks_per_threshold p
+    FULL OUTER JOIN metrics m
+      ON m.interval_start = p.interval_start
+     AND (m.queue IS NOT DISTINCT FROM p.queue)
+     AND m.threshold_s = p.threshold_s
+    WHERE m.threshold_s IS NOT NULL OR p.peak_waiting > 0
 )
-SELECT coalesce(m.interval_start, p.interval_start) AS interval_start,
-       coalesce(m.queue, p.queue) AS queue,
-       coalesce(m.threshold_s, p.threshold_s) AS threshold_s,
-       coalesce(m.contacts_queued, 0) AS contacts_queued,
-       coalesce(m.contacts_handled, 0) AS contacts_handled,
-       coalesce(m.contacts_abandoned, 0) AS contacts_abandoned,
-       m.abandonment_rate_pct,
-       m.avg_queue_answer_time_s,
-       m.avg_queue_abandon_time_s,
-       m.max_queued_time_s,
-       m.service_level_pct,
-       m.answered_within_pct,
-       m.avg_handle_time_s,
-       m.avg_agent_interaction_s,
-       m.avg_customer_hold_s,
-       m.avg_after_contact_work_s,
-       coalesce(m.contacts_put_on_hold, 0) AS contacts_put_on_hold,
-       coalesce(m.contacts_transferred_out, 0) AS contacts_transferred_out,
-       coalesce(m.contacts_callback_requested, 0) AS contacts_callback_requested,
-       coalesce(m.agent_non_response, 0) AS agent_non_response,
-       coalesce(p.peak_waiting, 0) AS peak_waiting
-FROM peaks_per_threshold p
-FULL OUTER JOIN metrics m
-  ON m.interval_start = p.interval_start
- AND (m.queue IS NOT DISTINCT FROM p.queue)
- AND m.threshold_s = p.threshold_s
-WHERE m.threshold_s IS NOT NULL OR p.peak_waiting > 0
-ORDER BY interval_start, queue, threshold_s
+-- Rows in the order of the instants their intervals start: on a day that sets clocks back the
+-- two 01:xx hours have the same text but different offsets ('01:15-04:00' then '01:15-05:00').
+SELECT * FROM joined ORDER BY to_timestamp(interval_start), queue, threshold_s

@@ -77,17 +77,17 @@ def main():
         everything = bytes_read(con, "SELECT * FROM ctr", profile)
         print(f"\nbytes DuckDB reads (= Athena's data scanned), report zone {args.tz}:")
         print(f"  {'SELECT * FROM ctr (whole lake)':44} {everything / MB:9.2f} MB")
+        queue = {"sl_inclusive": False, "all_queues": False}
         runs = [
-            ("queue_daily, one day", "queue_daily.sql", middle, middle, {"sl_inclusive": False}),
-            ("queue_daily, one week", "queue_daily.sql", middle, week_end,
-             {"sl_inclusive": False}),
+            ("queue_daily, one day", "queue_daily.sql", middle, middle, queue),
+            ("queue_daily, one week", "queue_daily.sql", middle, week_end, queue),
             ("queue_intervals (15 min), one day", "queue_intervals.sql", middle, middle,
-             {"sl_inclusive": False, "minutes": 15}),
+             {**queue, "minutes": 15}),
             ("agent_daily, one day", "agent_daily.sql", middle, middle, {}),
         ]
         for label, file, from_date, to_date, extra in runs:
             sql = with_parameters(file, tz=args.tz, from_date=from_date, to_date=to_date,
-                                  **extra)
+                                  lookback_days=1, **extra)
             read = bytes_read(con, sql, profile)
             billed = max(read, 10 * MB)
             print(f"  {label:44} {read / MB:9.2f} MB  "

@@ -41,8 +41,12 @@ def lake(tmp_path_factory):
     around_dst = root / "dst.ndjson"
     run_ctrlake("gen", "--contacts", "1500", "--days", "3", "--start", "2026-03-07",
                 "--seed", "2", "--out", around_dst)
+    # And across its end (2026-11-01: 01:00-01:59 happens twice).
+    fall_back = root / "fall-back.ndjson"
+    run_ctrlake("gen", "--contacts", "1500", "--days", "3", "--start", "2026-10-31",
+                "--seed", "3", "--out", fall_back)
     lake = root / "lake"
-    ingest([*CTR_FILES, *FIREHOSE_FILES, generated, around_dst], lake)
+    ingest([*CTR_FILES, *FIREHOSE_FILES, generated, around_dst, fall_back], lake)
     return lake
 
 
@@ -80,7 +84,7 @@ QUEUE_REPORTS = [
 def test_athena_queue_daily_equals_ctrlake_report_queues(
         lake, athena, tz, from_date, to_date, thresholds, inclusive):
     sql = with_parameters("queue_daily.sql", thresholds, tz=tz, from_date=from_date,
-                          to_date=to_date, sl_inclusive=inclusive, all_queues=False)
+                          to_date=to_date, sl_inclusive=inclusive, all_queues=False, lookback_days=1)
     wide = spread_thresholds(athena_rows(athena, sql), ("date", "queue"))
 
     args = ["report", "queues", "--lake", lake, "--format", "csv", "--tz", tz,
@@ -120,7 +124,7 @@ def test_athena_queue_intervals_equals_ctrlake_report_intervals(
         lake, athena, tz, from_date, to_date, minutes, thresholds, inclusive):
     sql = with_parameters("queue_intervals.sql", thresholds, tz=tz, from_date=from_date,
                           to_date=to_date, minutes=minutes, sl_inclusive=inclusive,
-                          all_queues=False)
+                          all_queues=False, lookback_days=1)
     rows = athena_rows(athena, sql)
     wide = spread_thresholds(rows, ("interval_start", "queue"))
 
@@ -142,6 +146,28 @@ def test_athena_queue_intervals_equals_ctrlake_report_intervals(
         assert wide[(expected["interval_start"], expected["queue"])] == expected
 
 
+@pytest.mark.parametrize("day", ["2026-03-08", "2026-11-01"])
+def test_interval_rows_follow_the_instants_on_both_dst_days(lake, athena, day):
+    """New York's spring-forward day has 92 quarter hours and its fall-back day 100, two of
+    them 01:15: rows come in the order of the instants (Athena's timestamps sort so), not of
+    their text, where '01:15:00-04:00' and '01:15:00-05:00' would interleave the two hours."""
+    tz = "America/New_York"
+    rows = csv_rows(run_ctrlake("report", "intervals", "--lake", lake, "--format", "csv",
+                                "--tz", tz, "--date", day, "--sl", "20",
+                                "--all-queues").stdout.decode())
+    starts = [r["interval_start"] for r in rows]
+    instants = [_dt.datetime.fromisoformat(s) for s in starts]
+    assert instants == sorted(instants) and len(set(instants)) == len(instants)
+    if day == "2026-11-01":
+        assert starts.index("2026-11-01T01:45:00-04:00") < starts.index(
+            "2026-11-01T01:00:00-05:00")
+    athena_sql = with_parameters("queue_intervals.sql", (20,), tz=tz, from_date=day,
+                                 to_date=day, minutes=15, sl_inclusive=False,
+                                 all_queues=True, lookback_days=1)
+    assert [r["interval_start"] for r in athena_rows(athena, athena_sql)] == [
+        s[:19].replace("T", " ") for s in starts]
+
+
 @pytest.mark.parametrize("report,minutes", [("queues", None), ("intervals", 15), ("intervals", 60)])
 def test_athena_all_queues_equals_ctrlake_all_queues(lake, athena, report, minutes):
     """The center's rows (every queue together) agree too, and their peak waiting counts the
@@ -152,7 +178,8 @@ def test_athena_all_queues_equals_ctrlake_all_queues(lake, athena, report, minut
               "sl_inclusive": False}
     if minutes:
         window["minutes"] = minutes
-    rows = athena_rows(athena, with_parameters(name, (20, 60), all_queues=True, **window))
+    rows = athena_rows(athena, with_parameters(name, (20, 60), all_queues=True,
+                                               lookback_days=1, **window))
     assert {r["queue"] for r in rows} == {""}, "one NULL queue: all of them"
     wide = spread_thresholds([{k: v for k, v in r.items() if k != "queue"} for r in rows],
                              (key,))
@@ -191,7 +218,8 @@ AGENT_REPORTS = [
 
 @pytest.mark.parametrize("tz,from_date,to_date", AGENT_REPORTS)
 def test_athena_agent_daily_equals_ctrlake_report_agents(lake, athena, tz, from_date, to_date):
-    sql = with_parameters("agent_daily.sql", tz=tz, from_date=from_date, to_date=to_date)
+    sql = with_parameters("agent_daily.sql", tz=tz, from_date=from_date, to_date=to_date,
+                          lookback_days=1)
     rows = athena_rows(athena, sql)
     report = csv_rows(run_ctrlake(
         "report", "agents", "--lake", lake, "--format", "csv", "--tz", tz,
@@ -241,3 +269,37 @@ def test_the_stacks_saved_queue_query_reports_yesterday_in_the_stacks_zone(tmp_p
     assert [(r["date"], r["queue"]) for r in report] == list(wide)
     for expected in report:
         assert wide[(expected["date"], expected["queue"])] == expected
+
+
+def test_a_task_enqueued_days_after_it_began_needs_the_lookback(tmp_path):
+    """A contact is found by the UTC day it was initiated: a task created on 03-01 and
+    scheduled into its queue on 03-04 is outside the default one-day look-back of a 03-04
+    report, and inside `--lookback 3d` (Athena's lookback_days = 3 agrees)."""
+    import json
+
+    task = json.loads((REPO / "fixtures" / "ctr" / "10-task.ndjson").read_text().splitlines()[0])
+    task.update(ContactId="00000000-0000-4000-8000-00000000a001",
+                InitiationTimestamp="2026-03-01T04:10:00Z",
+                ConnectedToSystemTimestamp="2026-03-01T04:10:00Z")
+    source = tmp_path / "scheduled-task.ndjson"
+    source.write_text(json.dumps(task) + "\n")
+    lake = tmp_path / "lake"
+    ingest([source], lake)
+    day = ["--lake", lake, "--date", "2026-03-04", "--tz", "UTC", "--format", "csv"]
+    missed = run_ctrlake("report", "queues", *day, check=False)
+    assert missed.returncode == 3, "not found with the default look-back of one day"
+    found = csv_rows(run_ctrlake("report", "queues", *day, "--lookback", "3d").stdout.decode())
+    assert [(r["queue"], r["contacts_queued"], r["contacts_handled"]) for r in found] == [
+        ("BackOffice", "1", "1")]
+    agents = csv_rows(run_ctrlake("report", "agents", *day, "--lookback", "3d").stdout.decode())
+    assert [(r["agent"], r["contacts_handled"]) for r in agents] == [("ito.takumi", "1")]
+    bad = run_ctrlake("report", "queues", *day, "--lookback", "a week", check=False)
+    assert bad.returncode == 2 and b"expected days like 1d or 3d" in bad.stderr
+
+    con = duckdb_over(lake)
+    run_athena(con, "contacts.sql")
+    for days, expected in [(1, []), (3, [("BackOffice", "1")])]:
+        sql = with_parameters("queue_daily.sql", (20,), tz="UTC", from_date="2026-03-04",
+                              to_date="2026-03-04", sl_inclusive=False, all_queues=False,
+                              lookback_days=days)
+        assert [(r["queue"], r["contacts_queued"]) for r in athena_rows(con, sql)] == expected

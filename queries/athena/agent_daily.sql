@@ -6,6 +6,8 @@
 --   tz            IANA time zone of the report
 --   from_date     first local day
 --   to_date       last local day (inclusive)
+--   lookback_days UTC days read before the window (ctrlake's --lookback, default 1): a contact
+--                 is found by the UTC day it was initiated
 --
 -- A contact counts for Agent.Username on the local date of Agent.ConnectedToAgentTimestamp,
 -- whatever its channel or initiation method. Durations are the record's integer seconds; nulls
@@ -18,12 +20,13 @@
 WITH params AS (
     SELECT 'Asia/Tokyo' AS tz,                -- IANA zone of the report
            DATE '2026-03-02' AS from_date,    -- first local day
-           DATE '2026-03-02' AS to_date       -- last local day (inclusive)
+           DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
+           1 AS lookback_days                 -- UTC days read before the window (see below)
 ),
--- The dt partitions the local days overlap, and the day before them.
+-- The dt partitions the local days overlap, and lookback_days before them.
 scan AS (
     SELECT p.*,
-           CAST(CAST(date_add('day', -1, CAST(at_timezone(with_timezone(CAST(p.from_date AS timestamp), p.tz), 'UTC') AS date)) AS date) AS varchar) AS dt_scan_from,
+           CAST(CAST(date_add('day', -p.lookback_days, CAST(at_timezone(with_timezone(CAST(p.from_date AS timestamp), p.tz), 'UTC') AS date)) AS date) AS varchar) AS dt_scan_from,
            CAST(CAST(at_timezone(date_add('millisecond', -1, with_timezone(CAST(CAST(date_add('day', 1, p.to_date) AS date) AS timestamp), p.tz)), 'UTC') AS date) AS varchar) AS dt_to
     FROM params p
 ),

@@ -11,10 +11,13 @@
 --   sl_inclusive  false (ctrlake's default): a wait D counts as within X when D < X; true: D <= X
 --   all_queues    true: one row per day for every queue together, queue NULL (the center's
 --                 totals from its contacts, as `ctrlake report queues --all-queues` prints them)
+--   lookback_days UTC days read before the window (ctrlake's --lookback, default 1): a contact
+--                 is found by the UTC day it was initiated, so one enqueued more days after
+--                 that (a scheduled task, a late callback) needs more
 --   sl_thresholds the service-level thresholds X, in seconds
 --
 -- Only the UTC day partitions (dt) the window needs are read: the days the local days overlap,
--- the day before them (a contact initiated before midnight UTC can be enqueued after it), and
+-- lookback_days before them (a contact initiated before midnight UTC can be enqueued after it), and
 -- for callback legs the 7 days after them. Timestamps in the lake are UTC (the table's
 -- `timestamp` columns); `with_timezone(ts, 'UTC')` makes them instants, `at_timezone` shows
 -- them in the report's zone. Percentages use double division (a DECIMAL literal like 100.0
@@ -27,7 +30,8 @@ WITH params AS (
            DATE '2026-03-02' AS from_date,    -- first local day
            DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
            false AS sl_inclusive,             -- true: a wait equal to X counts as within X
-           false AS all_queues                -- true: every queue together (queue is NULL)
+           false AS all_queues,               -- true: every queue together (queue is NULL)
+           1 AS lookback_days                 -- UTC days read before the window (see below)
 ),
 sl_thresholds (threshold_s) AS (
     VALUES 20, 60                             -- service-level thresholds, seconds
@@ -42,7 +46,7 @@ bounds AS (
 ),
 scan AS (
     SELECT b.*,
-           CAST(CAST(date_add('day', -1, b.first_dt) AS date) AS varchar) AS dt_scan_from,
+           CAST(CAST(date_add('day', -b.lookback_days, b.first_dt) AS date) AS varchar) AS dt_scan_from,
            CAST(b.last_dt AS varchar) AS dt_to,
            CAST(CAST(date_add('day', 7, b.last_dt) AS date) AS varchar) AS callback_dt_to
     FROM bounds b

@@ -5,7 +5,8 @@
 --
 -- Needs the `contacts` view (queries/athena/contacts.sql, created once). Set the report in
 -- `params` and `sl_thresholds` below; nothing else needs editing:
---   tz, from_date, to_date, sl_inclusive, all_queues, sl_thresholds   as in queue_daily.sql
+--   tz, from_date, to_date, sl_inclusive, all_queues, lookback_days, sl_thresholds
+--                 as in queue_daily.sql
 --   minutes       the interval length: a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 --
 -- A contact counts in the interval of its Queue.EnqueueTimestamp; the metrics are those of
@@ -27,7 +28,8 @@ WITH params AS (
            DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
            15 AS minutes,                     -- interval length, a divisor of 60
            false AS sl_inclusive,             -- true: a wait equal to X counts as within X
-           false AS all_queues                -- true: every queue together (queue is NULL)
+           false AS all_queues,               -- true: every queue together (queue is NULL)
+           1 AS lookback_days                 -- UTC days read before the window (see below)
 ),
 sl_thresholds (threshold_s) AS (
     VALUES 20, 60                             -- service-level thresholds, seconds
@@ -42,7 +44,7 @@ bounds AS (
 ),
 scan AS (
     SELECT b.*,
-           CAST(CAST(date_add('day', -1, CAST(b.window_start AS date)) AS date) AS varchar) AS dt_scan_from,
+           CAST(CAST(date_add('day', -b.lookback_days, CAST(b.window_start AS date)) AS date) AS varchar) AS dt_scan_from,
            CAST(CAST(date_add('millisecond', -1, b.window_end) AS date) AS varchar) AS dt_to,
            CAST(CAST(date_add('day', 7, CAST(date_add('millisecond', -1, b.window_end) AS date)) AS date) AS varchar) AS callback_dt_to,
            CAST(ceil(CAST(date_diff('millisecond', b.window_start, b.window_end) AS double) / b.interval_ms) AS bigint) AS interval_count

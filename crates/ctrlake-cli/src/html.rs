@@ -425,7 +425,8 @@ pub async fn render(
         window.tz,
         window.from - chrono::Days::new(7),
         window.to - chrono::Days::new(7),
-    )?;
+    )?
+    .with_lookback(window.lookback_days)?;
     let all = QueueReportOptions {
         all_queues: true,
         ..options.queue.clone()

@@ -148,6 +148,8 @@ struct HtmlReportArgs {
     /// IANA time zone of the day, e.g. Asia/Tokyo.
     #[arg(long, default_value = "UTC")]
     tz: String,
+    #[command(flatten)]
+    lookback: LookbackArg,
     /// Service-level thresholds in seconds, comma-separated (the charts show the smallest).
     #[arg(long, value_delimiter = ',', default_value = "20,60")]
     sl: Vec<i64>,
@@ -236,9 +238,37 @@ struct ReportArgs {
     #[arg(long, default_value = "UTC")]
     tz: String,
     #[command(flatten)]
+    lookback: LookbackArg,
+    #[command(flatten)]
     engine: EngineArgs,
     #[command(flatten)]
     output: OutputArgs,
+}
+
+/// How far before the window contacts are looked for.
+#[derive(clap::Args)]
+struct LookbackArg {
+    /// Days before the window's first UTC day whose contacts are read (e.g. 3d). A contact
+    /// is found by the UTC day it was initiated: one enqueued or answered more than a day
+    /// later (a scheduled task, a late callback) needs a longer look-back. Reading more days
+    /// costs time only.
+    #[arg(long, value_name = "DAYS", default_value = "1d", value_parser = parse_days)]
+    lookback: i64,
+}
+
+/// `"3d"` or `"3"` → 3.
+fn parse_days(text: &str) -> Result<i64, String> {
+    let digits = text.strip_suffix('d').unwrap_or(text);
+    digits
+        .parse::<i64>()
+        .ok()
+        .filter(|days| (0..=ctrlake_query::reports::MAX_LOOKBACK_DAYS).contains(days))
+        .ok_or_else(|| {
+            format!(
+                "expected days like 1d or 3d (0d to {}d)",
+                ctrlake_query::reports::MAX_LOOKBACK_DAYS
+            )
+        })
 }
 
 /// Limits of a query session.
@@ -592,7 +622,10 @@ fn query_runtime() -> Result<tokio::runtime::Runtime> {
 }
 
 fn report_window(args: &ReportArgs) -> Result<ctrlake_query::ReportWindow> {
-    window_of(&args.tz, args.date.as_deref(), args.from, args.to)
+    Ok(
+        window_of(&args.tz, args.date.as_deref(), args.from, args.to)?
+            .with_lookback(args.lookback.lookback)?,
+    )
 }
 
 fn window_of(
@@ -834,7 +867,8 @@ async fn html_report(args: HtmlReportArgs, allow_empty: bool) -> Result<ExitCode
     if args.out.is_none() && std::io::stdout().is_terminal() {
         bail!("report html writes a page for a browser: give --out FILE (or pipe it)");
     }
-    let window = window_of(&args.tz, Some(&args.date), None, None)?;
+    let window =
+        window_of(&args.tz, Some(&args.date), None, None)?.with_lookback(args.lookback.lookback)?;
     let engine = open_engine(&args.lake, &args.engine, false).await?;
     let options = html::HtmlOptions {
         queue: ctrlake_query::QueueReportOptions {
@@ -863,7 +897,10 @@ async fn sql(args: SqlArgs) -> Result<ExitCode> {
     let engine = open_engine(&report.lake, &report.engine, args.allow_write).await?;
     let window = if report.date.is_none() && report.from.is_none() {
         let tz = ctrlake_query::udf::parse_time_zone(&report.tz).map_err(anyhow::Error::msg)?;
-        engine.lake_window(tz).await?
+        match engine.lake_window(tz).await? {
+            Some(window) => Some(window.with_lookback(report.lookback.lookback)?),
+            None => None,
+        }
     } else {
         Some(report_window(report)?)
     };

@@ -30,6 +30,8 @@ pub const CONTACTS_SEARCH_SQL: &str = include_str!("../../../queries/contacts_se
 pub const CONTACT_CHAIN_SQL: &str = include_str!("../../../queries/contact_chain.sql");
 /// The root of a contact's journey, looked up before [`CONTACT_CHAIN_SQL`].
 pub const CONTACT_CHAIN_ROOT_SQL: &str = include_str!("../../../queries/contact_chain_root.sql");
+/// What the KPIs count each contact of a window as: the view the queue and agent reports read.
+pub const CLASSIFIED_CONTACTS_SQL: &str = include_str!("../../../queries/classified_contacts.sql");
 /// The per-day, per-agent KPI SQL.
 pub const AGENT_DAILY_SQL: &str = include_str!("../../../queries/agent_daily.sql");
 /// Where agents' online time went, from the agent event stream: sums over [`AGENT_VIEWS`].
@@ -63,9 +65,14 @@ pub const AGENT_VIEWS: [(&str, &str); 5] = [
 
 /// How far after a report's last partition a callback leg is looked for (**choice**).
 pub const CALLBACK_LOOKAHEAD_DAYS: i64 = 7;
-/// How far before a report's first partition contacts are read: a contact begun before
-/// midnight UTC can be enqueued (or answered) on the window's first day (**choice**).
+/// How far before a report's first partition contacts are read unless a report says
+/// otherwise ([`ReportWindow::with_lookback`]): a contact begun before midnight UTC can be
+/// enqueued (or answered) on the window's first day (**choice**). A contact is found by the
+/// UTC day it was initiated, so one enqueued more days after that (a scheduled task, a late
+/// callback) needs a longer look-back.
 pub const SCAN_LOOKBACK_DAYS: i64 = 1;
+/// The longest look-back a report takes.
+pub const MAX_LOOKBACK_DAYS: i64 = 366;
 
 /// The first and last local day a report can cover: the years a CTR's timestamps can hold
 /// (`ctrlake_model::decode::MIN_TIMESTAMP_MS` .. `END_TIMESTAMP_MS`) with a day to spare for
@@ -84,6 +91,8 @@ pub struct ReportWindow {
     pub tz: Tz,
     pub from: NaiveDate,
     pub to: NaiveDate,
+    /// Days of partitions read before the window's first (see [`SCAN_LOOKBACK_DAYS`]).
+    pub lookback_days: i64,
 }
 
 impl ReportWindow {
@@ -100,7 +109,24 @@ impl ReportWindow {
                 "--to {to} is before --from {from}"
             )));
         }
-        Ok(Self { tz, from, to })
+        Ok(Self {
+            tz,
+            from,
+            to,
+            lookback_days: SCAN_LOOKBACK_DAYS,
+        })
+    }
+
+    /// The window reading `days` of partitions before its first: contacts initiated up to
+    /// that many UTC days before they were enqueued or answered are found.
+    pub fn with_lookback(mut self, days: i64) -> Result<Self, QueryError> {
+        if !(0..=MAX_LOOKBACK_DAYS).contains(&days) {
+            return Err(QueryError::Invalid(format!(
+                "--lookback {days}d: expected 0d to {MAX_LOOKBACK_DAYS}d"
+            )));
+        }
+        self.lookback_days = days;
+        Ok(self)
     }
 
     /// The first instant of local day `date` (the earliest, if midnight repeats; the first
@@ -159,7 +185,7 @@ impl ReportWindow {
             ("tz", text(self.tz.name().to_owned())),
             ("from_date", text(self.from.to_string())),
             ("to_date", text(self.to.to_string())),
-            ("dt_scan_from", text(shift(&dt_from, -SCAN_LOOKBACK_DAYS))),
+            ("dt_scan_from", text(shift(&dt_from, -self.lookback_days))),
             (
                 "callback_dt_to",
                 text(shift(&dt_to, CALLBACK_LOOKAHEAD_DAYS)),
@@ -267,6 +293,7 @@ impl KpiEngine {
         options: &QueueReportOptions,
     ) -> Result<RecordBatch, QueryError> {
         let thresholds = self.set_thresholds(options)?;
+        self.register_classified_contacts(window).await?;
         let long = self
             .single_batch(QUEUE_DAILY_SQL, &queue_daily_params(window, options))
             .await?;
@@ -282,6 +309,7 @@ impl KpiEngine {
     ) -> Result<RecordBatch, QueryError> {
         let params = queue_intervals_params(window, minutes, options)?;
         let thresholds = self.set_thresholds(options)?;
+        self.register_classified_contacts(window).await?;
         let long = self.single_batch(QUEUE_INTERVALS_SQL, &params).await?;
         without_queue_when_all(pivot_thresholds(&long, &thresholds)?, options)
     }
@@ -336,7 +364,20 @@ impl KpiEngine {
 
     /// `report agents`: KPIs per local day and agent.
     pub async fn agent_daily(&self, window: &ReportWindow) -> Result<RecordBatch, QueryError> {
+        self.register_classified_contacts(window).await?;
         self.single_batch(AGENT_DAILY_SQL, &window.params()).await
+    }
+
+    /// Registers the view `classified_contacts` over `window`'s partitions (replacing the one
+    /// registered before): the queue and agent reports read it.
+    async fn register_classified_contacts(&self, window: &ReportWindow) -> Result<(), QueryError> {
+        let view = self
+            .frame(CLASSIFIED_CONTACTS_SQL, &window.params())
+            .await?
+            .into_view();
+        self.ctx.deregister_table("classified_contacts")?;
+        self.ctx.register_table("classified_contacts", view)?;
+        Ok(())
     }
 
     /// `report agent-activity`: where agents' online time went, per local day and agent (or
@@ -418,6 +459,7 @@ impl KpiEngine {
         let intervals = queue_intervals_params(&views.window, views.minutes, &views.queue)?;
         self.set_thresholds(&views.queue)?;
         self.set_local_days(&views.window)?;
+        self.register_classified_contacts(&views.window).await?;
         let mut agent_params = agent_activity_params(&views.window);
         self.register_agent_views(&agent_params).await?;
         agent_params.push(("group_by", ScalarValue::Utf8(Some("agent".to_owned()))));

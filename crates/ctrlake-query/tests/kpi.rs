@@ -295,7 +295,7 @@ async fn contacts_are_deduplicated_searchable_and_chained() {
         "every fixture contact of the week except the 2022 sample"
     );
     let ids = column_strings(&week, "contact_id");
-    let last = column_strings(&week, "last_updated");
+    let last = column_strings(&week, "last_update_timestamp");
     let wanted = "00000000-0000-4000-8000-000000001201";
     let row = ids
         .iter()
@@ -326,7 +326,7 @@ async fn contacts_are_deduplicated_searchable_and_chained() {
         .await
         .expect("search");
     assert_eq!(ms.num_rows(), 1);
-    assert!(column_strings(&ms, "last_updated")[0].contains(".250+09:00"));
+    assert!(column_strings(&ms, "last_update_timestamp")[0].contains(".250+09:00"));
 
     // Filters: one queue, one channel.
     let chat = engine
@@ -622,10 +622,9 @@ async fn a_local_day_reads_only_the_partitions_it_overlaps() {
     let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
     let day = ReportWindow::new(tokyo, date("2026-03-03"), date("2026-03-03")).expect("window");
     let mut params = day.params();
-    params.push((
-        "sl_inclusive",
-        datafusion::common::ScalarValue::Boolean(Some(false)),
-    ));
+    for flag in ["sl_inclusive", "all_queues"] {
+        params.push((flag, datafusion::common::ScalarValue::Boolean(Some(false))));
+    }
     engine
         .queue_daily(&day, &QueueReportOptions::default())
         .await
