@@ -18,9 +18,13 @@ SELECT date,
        agent,
        count(*) AS contacts_handled,
        CAST(round(avg(interaction + hold + acw + pause), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
+       CAST(round(avg(interaction + hold + acw), 3) AS DECIMAL(18, 3)) AS avg_handle_time_excl_pause_s,
+       CAST(round(avg(hold) FILTER (WHERE put_on_hold), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_s,
+       CAST(round(avg(hold), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_all_contacts_s,
        sum(interaction) AS total_agent_interaction_s,
        sum(hold) AS total_customer_hold_s,
        sum(acw) AS total_after_contact_work_s,
+       sum(pause) AS total_agent_pause_s,
        count(*) FILTER (WHERE put_on_hold) AS contacts_put_on_hold,
        -- A CTR names only the agent who accepted; who missed the earlier offers needs the
        -- agent event stream (limitation): these are offers missed before this agent answered.

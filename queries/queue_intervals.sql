@@ -47,13 +47,18 @@ metrics AS (
            CAST(round(100.0 * count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) / count(*), 3) AS DECIMAL(10, 3)) AS service_level_pct,
            CAST(round(100.0 * count(*) FILTER (WHERE handled AND within) / count(*), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
            CAST(round(avg(interaction + hold + acw + pause) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
+           CAST(round(avg(interaction + hold + acw) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_handle_time_excl_pause_s,
            CAST(round(avg(interaction) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_agent_interaction_s,
-           CAST(round(avg(hold) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_s,
+           CAST(round(avg(hold) FILTER (WHERE handled AND put_on_hold), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_s,
+           CAST(round(avg(hold) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_all_contacts_s,
            CAST(round(avg(acw) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_after_contact_work_s,
            count(*) FILTER (WHERE handled AND put_on_hold) AS contacts_put_on_hold,
            count(*) FILTER (WHERE transferred_out) AS contacts_transferred_out,
            count(*) FILTER (WHERE callback_requested) AS contacts_callback_requested,
-           sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) AS agent_non_response
+           sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) AS agent_non_response,
+           coalesce(sum(d) FILTER (WHERE handled), 0) AS sum_queue_answer_time_s,
+           coalesce(sum(d) FILTER (WHERE abandoned), 0) AS sum_queue_abandon_time_s,
+           coalesce(sum(interaction + hold + acw + pause) FILTER (WHERE handled), 0) AS sum_handle_time_s
     FROM per_threshold
     GROUP BY interval_start, queue, threshold_s
 ),
@@ -126,13 +131,18 @@ joined AS (
            m.service_level_pct,
            m.answered_within_pct,
            m.avg_handle_time_s,
+           m.avg_handle_time_excl_pause_s,
            m.avg_agent_interaction_s,
            m.avg_customer_hold_s,
+           m.avg_customer_hold_all_contacts_s,
            m.avg_after_contact_work_s,
            coalesce(m.contacts_put_on_hold, 0) AS contacts_put_on_hold,
            coalesce(m.contacts_transferred_out, 0) AS contacts_transferred_out,
            coalesce(m.contacts_callback_requested, 0) AS contacts_callback_requested,
            coalesce(m.agent_non_response, 0) AS agent_non_response,
+           coalesce(m.sum_queue_answer_time_s, 0) AS sum_queue_answer_time_s,
+           coalesce(m.sum_queue_abandon_time_s, 0) AS sum_queue_abandon_time_s,
+           coalesce(m.sum_handle_time_s, 0) AS sum_handle_time_s,
            coalesce(p.peak_waiting, 0) AS peak_waiting
     FROM peaks_per_threshold p
     FULL OUTER JOIN metrics m

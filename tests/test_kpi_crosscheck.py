@@ -99,6 +99,7 @@ def _queued_flags_cte(enq_from: str, enq_to: str) -> str:
            AND c.tte_address IS NULL AND c.tte_type IS NULL AS abandoned,
          c.conn IS NULL AND coalesce(n.initiation_method = 'CALLBACK', false) AS callback,
          coalesce(c.ait, 0) + coalesce(c.hold, 0) + coalesce(c.acw, 0) + coalesce(c.pause, 0) AS aht,
+         coalesce(c.ait, 0) + coalesce(c.hold, 0) + coalesce(c.acw, 0) AS aht_excl_pause,
          coalesce(c.ait, 0) AS ait, coalesce(c.hold, 0) AS hold, coalesce(c.acw, 0) AS acw,
          coalesce(c.holds, 0) >= 1 AS on_hold,
          c.tct IS NOT NULL AS transferred,
@@ -111,7 +112,8 @@ def _queued_flags_cte(enq_from: str, enq_to: str) -> str:
 # Queue metric columns that are counts (0, never NULL, on an interval row without enqueues).
 _QUEUE_COUNTS = ("contacts_queued", "contacts_handled", "contacts_abandoned",
                  "contacts_put_on_hold", "contacts_transferred_out",
-                 "contacts_callback_requested", "agent_non_response")
+                 "contacts_callback_requested", "agent_non_response",
+                 "sum_queue_answer_time_s", "sum_queue_abandon_time_s", "sum_handle_time_s")
 
 
 def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]]:
@@ -137,13 +139,20 @@ def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]
             f"100 * count(*) FILTER (WHERE handled AND d {op} {x})", "count(*)")))
     cols += [
         ("avg_handle_time_s", _fmt3("sum(aht) FILTER (WHERE handled)", n_h)),
+        ("avg_handle_time_excl_pause_s", _fmt3("sum(aht_excl_pause) FILTER (WHERE handled)", n_h)),
         ("avg_agent_interaction_s", _fmt3("sum(ait) FILTER (WHERE handled)", n_h)),
-        ("avg_customer_hold_s", _fmt3("sum(hold) FILTER (WHERE handled)", n_h)),
+        # Connect's AVG_HOLD_TIME: over the handled contacts that went on hold.
+        ("avg_customer_hold_s", _fmt3("sum(hold) FILTER (WHERE handled AND on_hold)",
+                                      "count(*) FILTER (WHERE handled AND on_hold)")),
+        ("avg_customer_hold_all_contacts_s", _fmt3("sum(hold) FILTER (WHERE handled)", n_h)),
         ("avg_after_contact_work_s", _fmt3("sum(acw) FILTER (WHERE handled)", n_h)),
         ("contacts_put_on_hold", "count(*) FILTER (WHERE handled AND on_hold)"),
         ("contacts_transferred_out", "count(*) FILTER (WHERE transferred)"),
         ("contacts_callback_requested", "count(*) FILTER (WHERE callback)"),
         ("agent_non_response", "coalesce(sum(nr), 0)"),
+        ("sum_queue_answer_time_s", "coalesce(sum(d) FILTER (WHERE handled), 0)"),
+        ("sum_queue_abandon_time_s", "coalesce(sum(d) FILTER (WHERE abandoned), 0)"),
+        ("sum_handle_time_s", "coalesce(sum(aht) FILTER (WHERE handled), 0)"),
     ]
     return cols
 
@@ -167,9 +176,15 @@ SELECT strftime(timezone({_lit(tz)}, conn), '%Y-%m-%d') AS date, agent_username 
        count(*) AS contacts_handled,
        {_fmt3("sum(coalesce(ait, 0) + coalesce(hold, 0) + coalesce(acw, 0) + coalesce(pause, 0))",
               "count(*)")} AS avg_handle_time_s,
+       {_fmt3("sum(coalesce(ait, 0) + coalesce(hold, 0) + coalesce(acw, 0))",
+              "count(*)")} AS avg_handle_time_excl_pause_s,
+       {_fmt3("sum(coalesce(hold, 0)) FILTER (WHERE coalesce(holds, 0) >= 1)",
+              "count(*) FILTER (WHERE coalesce(holds, 0) >= 1)")} AS avg_customer_hold_s,
+       {_fmt3("sum(coalesce(hold, 0))", "count(*)")} AS avg_customer_hold_all_contacts_s,
        coalesce(sum(coalesce(ait, 0)), 0) AS total_agent_interaction_s,
        coalesce(sum(coalesce(hold, 0)), 0) AS total_customer_hold_s,
        coalesce(sum(coalesce(acw, 0)), 0) AS total_after_contact_work_s,
+       coalesce(sum(coalesce(pause, 0)), 0) AS total_agent_pause_s,
        count(*) FILTER (WHERE coalesce(holds, 0) >= 1) AS contacts_put_on_hold,
        coalesce(sum(att - 1) FILTER (WHERE att > 1), 0) AS missed_offers_before_answer
 FROM c

@@ -50,9 +50,13 @@ SELECT date,
        agent,
        count(*) AS contacts_handled,
        CAST(round(avg(interaction + hold + acw + pause), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
+       CAST(round(avg(interaction + hold + acw), 3) AS DECIMAL(18, 3)) AS avg_handle_time_excl_pause_s,
+       CAST(round(avg(hold) FILTER (WHERE put_on_hold), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_s,
+       CAST(round(avg(hold), 3) AS DECIMAL(18, 3)) AS avg_customer_hold_all_contacts_s,
        sum(interaction) AS total_agent_interaction_s,
        sum(hold) AS total_customer_hold_s,
        sum(acw) AS total_after_contact_work_s,
+       sum(pause) AS total_agent_pause_s,
        count(*) FILTER (WHERE put_on_hold) AS contacts_put_on_hold,
        sum(CASE WHEN attempts > 1 THEN attempts - 1 ELSE 0 END) AS missed_offers_before_answer
 FROM handled

@@ -30,6 +30,35 @@ const VEGA: &str = include_str!("../assets/vega/vega.min.js");
 const VEGA_LITE: &str = include_str!("../assets/vega/vega-lite.min.js");
 const TEMPLATE: &str = include_str!("../templates/report.html");
 
+/// The queue report's columns the page's queue table shows (with every service level, in the
+/// report's order); the CSV report has the rest (the sums behind the averages, ...).
+const QUEUE_COLUMNS: [&str; 13] = [
+    "contacts_queued",
+    "contacts_handled",
+    "contacts_abandoned",
+    "abandonment_rate_pct",
+    "avg_queue_answer_time_s",
+    "avg_queue_abandon_time_s",
+    "max_queued_time_s",
+    "avg_handle_time_s",
+    "avg_agent_interaction_s",
+    "avg_customer_hold_s",
+    "avg_after_contact_work_s",
+    "contacts_transferred_out",
+    "contacts_callback_requested",
+];
+
+/// The agent report's columns the page's agent tables show.
+const AGENT_COLUMNS: [&str; 7] = [
+    "contacts_handled",
+    "avg_handle_time_s",
+    "total_agent_interaction_s",
+    "total_customer_hold_s",
+    "total_after_contact_work_s",
+    "contacts_put_on_hold",
+    "missed_offers_before_answer",
+];
+
 /// Agents shown in each of the top and bottom tables; with at most twice as many agents, one
 /// table shows them all.
 const TOP_AGENTS: usize = 10;
@@ -361,7 +390,7 @@ fn column_label(column: &str, lang: Lang) -> String {
         "max_queued_time_s" => ("Longest wait", "最長待ち時間"),
         "avg_handle_time_s" => ("Avg. handle time", "平均処理時間"),
         "avg_agent_interaction_s" => ("Avg. talk time", "平均通話時間"),
-        "avg_customer_hold_s" => ("Avg. hold", "平均保留時間"),
+        "avg_customer_hold_s" => ("Avg. hold (held contacts)", "平均保留時間（保留あり）"),
         "avg_after_contact_work_s" => ("Avg. after-contact work", "平均後処理時間"),
         "contacts_put_on_hold" => ("Put on hold", "保留件数"),
         "contacts_transferred_out" => ("Transferred out", "転送数"),
@@ -518,8 +547,7 @@ fn queue_table(day: &Day, center_peak: Option<&(f64, String)>, words: &Words) ->
         .queues
         .columns
         .iter()
-        .filter(|c| !matches!(c.as_str(), "date" | "queue"))
-        .filter(|c| !c.starts_with("answered_within_"))
+        .filter(|c| c.starts_with("service_level_") || QUEUE_COLUMNS.contains(&c.as_str()))
         .cloned()
         .chain(["peak_waiting".to_owned()])
         .collect();
@@ -855,7 +883,7 @@ fn agent_tables(agents: &Rows, words: &Words) -> Vec<PageTable> {
     let columns: Vec<String> = agents
         .columns
         .iter()
-        .filter(|c| !matches!(c.as_str(), "date" | "agent"))
+        .filter(|c| AGENT_COLUMNS.contains(&c.as_str()))
         .cloned()
         .collect();
     let handled = |row: &BTreeMap<String, Cell>| Rows::number(row, "contacts_handled");

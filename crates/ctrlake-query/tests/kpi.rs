@@ -227,10 +227,12 @@ async fn report_views_match_the_hand_computed_tables() {
                     m.service_level_pct AS service_level_60_pct,
                     s.answered_within_pct AS answered_within_20_pct,
                     m.answered_within_pct AS answered_within_60_pct,
-                    s.avg_handle_time_s, s.avg_agent_interaction_s, s.avg_customer_hold_s,
-                    s.avg_after_contact_work_s, s.contacts_put_on_hold,
-                    s.contacts_transferred_out, s.contacts_callback_requested,
-                    s.agent_non_response
+                    s.avg_handle_time_s, s.avg_handle_time_excl_pause_s,
+                    s.avg_agent_interaction_s, s.avg_customer_hold_s,
+                    s.avg_customer_hold_all_contacts_s, s.avg_after_contact_work_s,
+                    s.contacts_put_on_hold, s.contacts_transferred_out,
+                    s.contacts_callback_requested, s.agent_non_response,
+                    s.sum_queue_answer_time_s, s.sum_queue_abandon_time_s, s.sum_handle_time_s
              FROM queue_daily s
              JOIN queue_daily m ON m.date = s.date AND m.queue = s.queue AND m.threshold_s = 60
              WHERE s.threshold_s = 20
