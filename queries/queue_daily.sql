@@ -4,7 +4,9 @@
 -- channel counts. What a contact counts as (handled, abandoned, ...) and its durations come
 -- from the view classified_contacts (classified_contacts.sql), shared with queue_intervals.sql
 -- and agent_daily.sql. One row per (date, queue, threshold): ctrlake turns the threshold rows
--- into service_level_<X>_pct / answered_within_<X>_pct columns.
+-- into service_level_<X>_pct, answered_within_<X>_pct and the counts behind them
+-- (contacts_answered_in_<X>, contacts_abandoned_in_<X>, contacts_removed_from_queue_in_<X>:
+-- the service level's numerator) columns.
 --
 -- Parameters (bound, never pasted):
 --   $tz                       IANA time zone of the report, e.g. 'Asia/Tokyo'
@@ -50,6 +52,9 @@ SELECT date,
        max(d) AS max_queued_time_s,
        CAST(round(100.0 * count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) / count(*), 3) AS DECIMAL(10, 3)) AS service_level_pct,
        CAST(round(100.0 * count(*) FILTER (WHERE handled AND within) / count(*), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
+       count(*) FILTER (WHERE handled AND within) AS contacts_answered_in,
+       count(*) FILTER (WHERE abandoned AND within) AS contacts_abandoned_in,
+       count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) AS contacts_removed_from_queue_in,
        CAST(round(avg(interaction + hold + acw + pause) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
        CAST(round(avg(interaction + hold + acw) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_handle_time_excl_pause_s,
        CAST(round(avg(interaction) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_agent_interaction_s,

@@ -112,16 +112,26 @@ def test_athena_queue_daily_equals_ctrlake_report_queues(
         assert_same_cells(wide[(expected["date"], expected["queue"])], expected)
 
 
+# The per-threshold columns of the Athena rows, as ctrlake's reports name them.
+PER_THRESHOLD = {
+    "service_level_pct": "service_level_{}_pct",
+    "answered_within_pct": "answered_within_{}_pct",
+    "contacts_answered_in": "contacts_answered_in_{}",
+    "contacts_abandoned_in": "contacts_abandoned_in_{}",
+    "contacts_removed_from_queue_in": "contacts_removed_from_queue_in_{}",
+}
+
+
 def spread_thresholds(per_threshold: list[dict], key_columns: tuple) -> dict[tuple, dict]:
     """Per-threshold rows as ctrlake's report prints them: one row per key, with
     service_level_<X>_pct and answered_within_<X>_pct columns."""
     wide: dict[tuple, dict] = {}
     for row in per_threshold:
         key = tuple(row[c] for c in key_columns)
-        out = wide.setdefault(key, {k: v for k, v in row.items() if k not in (
-            "threshold_s", "service_level_pct", "answered_within_pct")})
-        out[f"service_level_{row['threshold_s']}_pct"] = row["service_level_pct"]
-        out[f"answered_within_{row['threshold_s']}_pct"] = row["answered_within_pct"]
+        out = wide.setdefault(key, {k: v for k, v in row.items()
+                                    if k != "threshold_s" and k not in PER_THRESHOLD})
+        for column, pattern in PER_THRESHOLD.items():
+            out[pattern.format(row["threshold_s"])] = row[column]
     return wide
 
 

@@ -116,6 +116,12 @@ _QUEUE_COUNTS = ("contacts_queued", "contacts_handled", "contacts_abandoned",
                  "sum_queue_answer_time_s", "sum_queue_abandon_time_s", "sum_handle_time_s")
 
 
+def is_count(name: str) -> bool:
+    """Whether a queue metric is a count or a sum (0, never NULL, on a row without enqueues)."""
+    return name in _QUEUE_COUNTS or name.startswith(
+        ("contacts_answered_in_", "contacts_abandoned_in_", "contacts_removed_from_queue_in_"))
+
+
 def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]]:
     """(name, aggregate over `f`) for every queue metric, in report order."""
     op = "<=" if inclusive else "<"
@@ -137,6 +143,15 @@ def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]
     for x in sl:
         cols.append((f"answered_within_{x}_pct", _fmt3(
             f"100 * count(*) FILTER (WHERE handled AND d {op} {x})", "count(*)")))
+    # The counts behind those percentages, one column per threshold.
+    for x in sl:
+        cols.append((f"contacts_answered_in_{x}", f"count(*) FILTER (WHERE handled AND d {op} {x})"))
+    for x in sl:
+        cols.append((f"contacts_abandoned_in_{x}",
+                     f"count(*) FILTER (WHERE abandoned AND d {op} {x})"))
+    for x in sl:
+        cols.append((f"contacts_removed_from_queue_in_{x}",
+                     f"count(*) FILTER (WHERE (handled OR abandoned OR callback) AND d {op} {x})"))
     cols += [
         ("avg_handle_time_s", _fmt3("sum(aht) FILTER (WHERE handled)", n_h)),
         ("avg_handle_time_excl_pause_s", _fmt3("sum(aht_excl_pause) FILTER (WHERE handled)", n_h)),
@@ -203,7 +218,7 @@ def queue_intervals_sql(lake, tz, first, last, minutes=15, sl=DEFAULT_SL, inclus
     metric_cols = queue_metric_columns(sl, inclusive)
     metrics = ",\n       ".join(f"{expr} AS {name}" for name, expr in metric_cols)
     final = ",\n       ".join(
-        f"coalesce(m.{name}, 0) AS {name}" if name in _QUEUE_COUNTS else f"m.{name}"
+        f"coalesce(m.{name}, 0) AS {name}" if is_count(name) else f"m.{name}"
         for name, _ in metric_cols)
     # Interval of an enqueue: its local wall time floored to `minutes` (time_bucket's origin is a
     # midnight), mapped back to an instant by subtracting the same wall-clock distance.

@@ -1,7 +1,8 @@
 -- queue_daily (Athena / Trino): the queue KPIs per local day and queue, as
 -- queries/queue_daily.sql defines them and `ctrlake report queues` prints them. One row per
--- (date, queue, threshold_s): service_level_pct and answered_within_pct are for threshold_s
--- (ctrlake's report spreads them into service_level_<X>_pct columns).
+-- (date, queue, threshold_s): service_level_pct, answered_within_pct and the counts behind
+-- them (contacts_answered_in, contacts_abandoned_in, contacts_removed_from_queue_in) are for
+-- threshold_s (ctrlake's report spreads them into service_level_<X>_pct, ... columns).
 --
 -- Needs the `contacts` view (queries/athena/contacts.sql, created once). Set the report in
 -- `params` and `sl_thresholds` below; nothing else needs editing:
@@ -112,6 +113,9 @@ SELECT date,
        max(d) AS max_queued_time_s,
        CAST(round(100 * CAST(count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) AS double) / count(*), 3) AS DECIMAL(10, 3)) AS service_level_pct,
        CAST(round(100 * CAST(count(*) FILTER (WHERE handled AND within) AS double) / count(*), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
+       count(*) FILTER (WHERE handled AND within) AS contacts_answered_in,
+       count(*) FILTER (WHERE abandoned AND within) AS contacts_abandoned_in,
+       count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) AS contacts_removed_from_queue_in,
        CAST(round(avg(interaction + hold + acw + pause) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
        CAST(round(avg(interaction + hold + acw) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_handle_time_excl_pause_s,
        CAST(round(avg(interaction) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_agent_interaction_s,

@@ -240,9 +240,15 @@ pub struct ContactFilter {
 }
 
 /// Columns of the per-threshold rows that become one column per threshold.
-const PER_THRESHOLD: [(&str, &str); 2] = [
+const PER_THRESHOLD: [(&str, &str); 5] = [
     ("service_level_pct", "service_level_{}_pct"),
     ("answered_within_pct", "answered_within_{}_pct"),
+    ("contacts_answered_in", "contacts_answered_in_{}"),
+    ("contacts_abandoned_in", "contacts_abandoned_in_{}"),
+    (
+        "contacts_removed_from_queue_in",
+        "contacts_removed_from_queue_in_{}",
+    ),
 ];
 
 impl KpiEngine {
