@@ -15,6 +15,16 @@
 --   callback_requested  queued, not handled, and the next contact's InitiationMethod is CALLBACK
 --                       (the next contact's newest version, looked for up to 7 days later)
 --   transferred_out     TransferCompletedTimestamp present
+--   transferred_out_by_agent
+--                       handled, and NextContactId, TransferCompletedTimestamp or
+--                       TransferredToEndpoint present
+--   transferred_out_from_queue
+--                       queued, not handled, NextContactId present and not a callback request:
+--                       the flow moved the contact to another queue (choice: a next contact
+--                       not found in the look-up is counted here, not as a callback)
+--   transferred_in      queued with InitiationMethod TRANSFER or QUEUE_TRANSFER (counted on
+--                       the queue that received it)
+--   handled_incoming    handled, InitiationMethod not OUTBOUND
 --   d                   Queue.Duration in seconds (never Dequeue - Enqueue: for callbacks they
 --                       differ)
 --   interaction, hold, acw, pause
@@ -42,6 +52,11 @@ WITH window_contacts AS (
            CASE WHEN queue_duration BETWEEN 0 AND 31622400 THEN queue_duration END AS d,
            next_contact_id,
            transfer_completed_timestamp IS NOT NULL AS transferred_out,
+           queue_enqueue_timestamp IS NOT NULL
+             AND initiation_method IN ('TRANSFER', 'QUEUE_TRANSFER') AS transferred_in,
+           queue_enqueue_timestamp IS NOT NULL
+             AND agent_connected_to_agent_timestamp IS NOT NULL
+             AND initiation_method IS DISTINCT FROM 'OUTBOUND' AS handled_incoming,
            next_contact_id IS NULL
              AND transfer_completed_timestamp IS NULL
              AND transferred_to_endpoint_address IS NULL
@@ -82,6 +97,9 @@ callback_legs AS (
 )
 SELECT w.*,
        w.queued AND NOT w.handled AND c.contact_id IS NOT NULL AS callback_requested,
-       w.queued AND NOT w.handled AND w.no_follow_up AS abandoned
+       w.queued AND NOT w.handled AND w.no_follow_up AS abandoned,
+       w.handled AND NOT w.no_follow_up AS transferred_out_by_agent,
+       w.queued AND NOT w.handled AND w.next_contact_id IS NOT NULL
+         AND c.contact_id IS NULL AS transferred_out_from_queue
 FROM window_contacts w
 LEFT JOIN callback_legs c ON c.contact_id = w.next_contact_id

@@ -20,6 +20,7 @@ WITH classified AS (
     SELECT local_interval_start(enqueued_at, $tz, $minutes) AS interval_start,
            CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
            d, handled, abandoned, callback_requested, transferred_out,
+           transferred_out_by_agent, transferred_out_from_queue, transferred_in, handled_incoming,
            interaction, hold, acw, pause, put_on_hold, attempts
     FROM classified_contacts
     WHERE queued
@@ -39,6 +40,7 @@ metrics AS (
            threshold_s,
            count(*) AS contacts_queued,
            count(*) FILTER (WHERE handled) AS contacts_handled,
+           count(*) FILTER (WHERE handled_incoming) AS contacts_handled_incoming,
            count(*) FILTER (WHERE abandoned) AS contacts_abandoned,
            CAST(round(100.0 * count(*) FILTER (WHERE abandoned) / count(*), 3) AS DECIMAL(10, 3)) AS abandonment_rate_pct,
            CAST(round(avg(d) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_queue_answer_time_s,
@@ -57,6 +59,9 @@ metrics AS (
            CAST(round(avg(acw) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_after_contact_work_s,
            count(*) FILTER (WHERE handled AND put_on_hold) AS contacts_put_on_hold,
            count(*) FILTER (WHERE transferred_out) AS contacts_transferred_out,
+           count(*) FILTER (WHERE transferred_out_by_agent) AS contacts_transferred_out_by_agent,
+           count(*) FILTER (WHERE transferred_out_from_queue) AS contacts_transferred_out_from_queue,
+           count(*) FILTER (WHERE transferred_in) AS contacts_transferred_in,
            count(*) FILTER (WHERE callback_requested) AS contacts_callback_requested,
            sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) AS agent_non_response,
            coalesce(sum(d) FILTER (WHERE handled), 0) AS sum_queue_answer_time_s,
@@ -126,6 +131,7 @@ joined AS (
            coalesce(m.threshold_s, p.threshold_s) AS threshold_s,
            coalesce(m.contacts_queued, 0) AS contacts_queued,
            coalesce(m.contacts_handled, 0) AS contacts_handled,
+           coalesce(m.contacts_handled_incoming, 0) AS contacts_handled_incoming,
            coalesce(m.contacts_abandoned, 0) AS contacts_abandoned,
            m.abandonment_rate_pct,
            m.avg_queue_answer_time_s,
@@ -144,6 +150,9 @@ joined AS (
            m.avg_after_contact_work_s,
            coalesce(m.contacts_put_on_hold, 0) AS contacts_put_on_hold,
            coalesce(m.contacts_transferred_out, 0) AS contacts_transferred_out,
+           coalesce(m.contacts_transferred_out_by_agent, 0) AS contacts_transferred_out_by_agent,
+           coalesce(m.contacts_transferred_out_from_queue, 0) AS contacts_transferred_out_from_queue,
+           coalesce(m.contacts_transferred_in, 0) AS contacts_transferred_in,
            coalesce(m.contacts_callback_requested, 0) AS contacts_callback_requested,
            coalesce(m.agent_non_response, 0) AS agent_non_response,
            coalesce(m.sum_queue_answer_time_s, 0) AS sum_queue_answer_time_s,

@@ -103,6 +103,12 @@ def _queued_flags_cte(enq_from: str, enq_to: str) -> str:
          coalesce(c.ait, 0) AS ait, coalesce(c.hold, 0) AS hold, coalesce(c.acw, 0) AS acw,
          coalesce(c.holds, 0) >= 1 AS on_hold,
          c.tct IS NOT NULL AS transferred,
+         c.conn IS NOT NULL AND (c.next_contact_id IS NOT NULL OR c.tct IS NOT NULL
+           OR c.tte_address IS NOT NULL OR c.tte_type IS NOT NULL) AS transferred_by_agent,
+         c.conn IS NULL AND c.next_contact_id IS NOT NULL
+           AND NOT coalesce(n.initiation_method = 'CALLBACK', false) AS transferred_from_queue,
+         c.initiation_method IN ('TRANSFER', 'QUEUE_TRANSFER') AS transferred_in,
+         c.conn IS NOT NULL AND c.initiation_method <> 'OUTBOUND' AS incoming,
          greatest(0, coalesce(c.att, 0) - CASE WHEN c.conn IS NOT NULL THEN 1 ELSE 0 END) AS nr
   FROM c LEFT JOIN c AS n ON n.contact_id = c.next_contact_id
   WHERE c.enq IS NOT NULL AND c.enq >= {enq_from} AND c.enq < {enq_to}
@@ -110,8 +116,10 @@ def _queued_flags_cte(enq_from: str, enq_to: str) -> str:
 
 
 # Queue metric columns that are counts (0, never NULL, on an interval row without enqueues).
-_QUEUE_COUNTS = ("contacts_queued", "contacts_handled", "contacts_abandoned",
-                 "contacts_put_on_hold", "contacts_transferred_out",
+_QUEUE_COUNTS = ("contacts_queued", "contacts_handled", "contacts_handled_incoming",
+                 "contacts_abandoned", "contacts_put_on_hold", "contacts_transferred_out",
+                 "contacts_transferred_out_by_agent", "contacts_transferred_out_from_queue",
+                 "contacts_transferred_in",
                  "contacts_callback_requested", "agent_non_response",
                  "sum_queue_answer_time_s", "sum_queue_abandon_time_s", "sum_handle_time_s")
 
@@ -130,6 +138,7 @@ def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]
     cols = [
         ("contacts_queued", "count(*)"),
         ("contacts_handled", n_h),
+        ("contacts_handled_incoming", "count(*) FILTER (WHERE incoming)"),
         ("contacts_abandoned", n_a),
         ("abandonment_rate_pct", _fmt3(f"100 * {n_a}", "count(*)")),
         ("avg_queue_answer_time_s", _fmt3("sum(d) FILTER (WHERE handled)", n_h)),
@@ -163,6 +172,9 @@ def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]
         ("avg_after_contact_work_s", _fmt3("sum(acw) FILTER (WHERE handled)", n_h)),
         ("contacts_put_on_hold", "count(*) FILTER (WHERE handled AND on_hold)"),
         ("contacts_transferred_out", "count(*) FILTER (WHERE transferred)"),
+        ("contacts_transferred_out_by_agent", "count(*) FILTER (WHERE transferred_by_agent)"),
+        ("contacts_transferred_out_from_queue", "count(*) FILTER (WHERE transferred_from_queue)"),
+        ("contacts_transferred_in", "count(*) FILTER (WHERE transferred_in)"),
         ("contacts_callback_requested", "count(*) FILTER (WHERE callback)"),
         ("agent_non_response", "coalesce(sum(nr), 0)"),
         ("sum_queue_answer_time_s", "coalesce(sum(d) FILTER (WHERE handled), 0)"),

@@ -59,6 +59,9 @@ queued AS (
            c.agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            c.next_contact_id,
            c.transfer_completed_timestamp IS NOT NULL AS transferred_out,
+           c.initiation_method IN ('TRANSFER', 'QUEUE_TRANSFER') AS transferred_in,
+           c.agent_connected_to_agent_timestamp IS NOT NULL
+             AND c.initiation_method IS DISTINCT FROM 'OUTBOUND' AS handled_incoming,
            c.next_contact_id IS NULL
              AND c.transfer_completed_timestamp IS NULL
              AND c.transferred_to_endpoint_address IS NULL
@@ -89,7 +92,10 @@ callback_legs AS (
 classified AS (
     SELECT q.*,
            NOT q.handled AND l.contact_id IS NOT NULL AS callback_requested,
-           NOT q.handled AND q.no_follow_up AS abandoned
+           NOT q.handled AND q.no_follow_up AS abandoned,
+           q.handled AND NOT q.no_follow_up AS transferred_out_by_agent,
+           NOT q.handled AND q.next_contact_id IS NOT NULL
+             AND l.contact_id IS NULL AS transferred_out_from_queue
     FROM queued q
     LEFT JOIN callback_legs l ON l.contact_id = q.next_contact_id
     WHERE q.date BETWEEN q.from_date AND q.to_date
@@ -106,6 +112,7 @@ SELECT date,
        threshold_s,
        count(*) AS contacts_queued,
        count(*) FILTER (WHERE handled) AS contacts_handled,
+       count(*) FILTER (WHERE handled_incoming) AS contacts_handled_incoming,
        count(*) FILTER (WHERE abandoned) AS contacts_abandoned,
        CAST(round(100 * CAST(count(*) FILTER (WHERE abandoned) AS double) / count(*), 3) AS DECIMAL(10, 3)) AS abandonment_rate_pct,
        CAST(round(avg(d) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_queue_answer_time_s,
@@ -124,6 +131,9 @@ SELECT date,
        CAST(round(avg(acw) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_after_contact_work_s,
        count(*) FILTER (WHERE handled AND put_on_hold) AS contacts_put_on_hold,
        count(*) FILTER (WHERE transferred_out) AS contacts_transferred_out,
+       count(*) FILTER (WHERE transferred_out_by_agent) AS contacts_transferred_out_by_agent,
+       count(*) FILTER (WHERE transferred_out_from_queue) AS contacts_transferred_out_from_queue,
+       count(*) FILTER (WHERE transferred_in) AS contacts_transferred_in,
        count(*) FILTER (WHERE callback_requested) AS contacts_callback_requested,
        sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) AS agent_non_response,
        coalesce(sum(d) FILTER (WHERE handled), 0) AS sum_queue_answer_time_s,

@@ -221,7 +221,7 @@ async fn report_views_match_the_hand_computed_tables() {
     let queues = engine
         .query(
             "SELECT s.date, s.queue, s.contacts_queued, s.contacts_handled,
-                    s.contacts_abandoned, s.abandonment_rate_pct, s.avg_queue_answer_time_s,
+                    s.contacts_handled_incoming, s.contacts_abandoned, s.abandonment_rate_pct, s.avg_queue_answer_time_s,
                     s.avg_queue_abandon_time_s, s.max_queued_time_s,
                     s.service_level_pct AS service_level_20_pct,
                     m.service_level_pct AS service_level_60_pct,
@@ -237,7 +237,8 @@ async fn report_views_match_the_hand_computed_tables() {
                     s.avg_agent_interaction_s, s.avg_customer_hold_s,
                     s.avg_customer_hold_all_contacts_s, s.avg_after_contact_work_s,
                     s.contacts_put_on_hold, s.contacts_transferred_out,
-                    s.contacts_callback_requested, s.agent_non_response,
+                    s.contacts_transferred_out_by_agent, s.contacts_transferred_out_from_queue,
+                    s.contacts_transferred_in, s.contacts_callback_requested, s.agent_non_response,
                     s.sum_queue_answer_time_s, s.sum_queue_abandon_time_s, s.sum_handle_time_s
              FROM queue_daily s
              JOIN queue_daily m ON m.date = s.date AND m.queue = s.queue AND m.threshold_s = 60
