@@ -22,10 +22,13 @@
 --   $all_queues               true: every queue's contacts together, one row per day (queue
 --                             is NULL): the center's totals, computed from the contacts as a
 --                             queue's are, never from the queues' averages
+--   $by_channel               true: a row per channel too (VOICE, CHAT, TASK, ...); false:
+--                             channel is NULL, every channel together
 -- Table sl_thresholds(threshold_s): the service-level thresholds X in seconds.
 WITH classified AS (
     SELECT local_date(enqueued_at, $tz) AS date,
            CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
+           CASE WHEN $by_channel THEN channel END AS channel,
            d, handled, abandoned, callback_requested, transferred_out,
            transferred_out_by_agent, transferred_out_from_queue, transferred_in, handled_incoming,
            interaction, hold, acw, pause, put_on_hold, attempts
@@ -43,6 +46,7 @@ per_threshold AS (
 )
 SELECT date,
        queue,
+       channel,
        threshold_s,
        count(*) AS contacts_queued,
        count(*) FILTER (WHERE handled) AS contacts_handled,
@@ -74,5 +78,5 @@ SELECT date,
        coalesce(sum(d) FILTER (WHERE abandoned), 0) AS sum_queue_abandon_time_s,
        coalesce(sum(interaction + hold + acw + pause) FILTER (WHERE handled), 0) AS sum_handle_time_s
 FROM per_threshold
-GROUP BY date, queue, threshold_s
-ORDER BY date, queue, threshold_s
+GROUP BY date, queue, channel, threshold_s
+ORDER BY date, queue, channel, threshold_s

@@ -13,12 +13,13 @@
 -- the largest running sum at any of its event seconds.
 --
 -- Parameters: $tz, $minutes, $from_date, $to_date, $dt_scan_from, $dt_to, $callback_dt_to,
--- $sl_inclusive, $all_queues (see queue_daily.sql), and the window as epoch milliseconds:
+-- $sl_inclusive, $all_queues, $by_channel (see queue_daily.sql), and the window as epoch milliseconds:
 -- $window_start_ms (first local midnight), $interval_ms, $interval_count.
 -- Table sl_thresholds(threshold_s).
 WITH classified AS (
     SELECT local_interval_start(enqueued_at, $tz, $minutes) AS interval_start,
            CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
+           CASE WHEN $by_channel THEN channel END AS channel,
            d, handled, abandoned, callback_requested, transferred_out,
            transferred_out_by_agent, transferred_out_from_queue, transferred_in, handled_incoming,
            interaction, hold, acw, pause, put_on_hold, attempts
@@ -37,6 +38,7 @@ per_threshold AS (
 metrics AS (
     SELECT interval_start,
            queue,
+           channel,
            threshold_s,
            count(*) AS contacts_queued,
            count(*) FILTER (WHERE handled) AS contacts_handled,
@@ -68,10 +70,11 @@ metrics AS (
            coalesce(sum(d) FILTER (WHERE abandoned), 0) AS sum_queue_abandon_time_s,
            coalesce(sum(interaction + hold + acw + pause) FILTER (WHERE handled), 0) AS sum_handle_time_s
     FROM per_threshold
-    GROUP BY interval_start, queue, threshold_s
+    GROUP BY interval_start, queue, channel, threshold_s
 ),
 waits AS (
     SELECT CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
+           CASE WHEN $by_channel THEN channel END AS channel,
            to_unixtime(date_trunc('second', queue_enqueue_timestamp)) AS wait_start,
            to_unixtime(date_trunc('second', queue_dequeue_timestamp)) AS wait_end
     FROM contacts
@@ -88,7 +91,8 @@ grid AS (
 -- the final WHERE drops). Read from ctr_raw so that `contacts` is evaluated once for `waits`:
 -- DataFusion computes a CTE again for every reference.
 wait_queues AS (
-    SELECT DISTINCT CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue
+    SELECT DISTINCT CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
+                    CASE WHEN $by_channel THEN channel END AS channel
     FROM ctr_raw
     WHERE dt BETWEEN $dt_scan_from AND $dt_to
       AND queue_enqueue_timestamp IS NOT NULL
@@ -96,38 +100,41 @@ wait_queues AS (
 ),
 events AS (
     SELECT queue,
+           channel,
            unnest(make_array(wait_start, wait_end)) AS t,
            unnest(make_array(1, -1)) AS delta
     FROM waits
     WHERE wait_end > wait_start
     UNION ALL
-    SELECT q.queue, g.t, 0 AS delta FROM wait_queues q CROSS JOIN grid g
+    SELECT q.queue, q.channel, g.t, 0 AS delta FROM wait_queues q CROSS JOIN grid g
 ),
 per_second AS (
-    SELECT queue, t, sum(delta) AS delta FROM events GROUP BY queue, t
+    SELECT queue, channel, t, sum(delta) AS delta FROM events GROUP BY queue, channel, t
 ),
 levels AS (
-    SELECT queue, t,
-           sum(delta) OVER (PARTITION BY queue ORDER BY t ROWS UNBOUNDED PRECEDING) AS waiting
+    SELECT queue, channel, t,
+           sum(delta) OVER (PARTITION BY queue, channel ORDER BY t ROWS UNBOUNDED PRECEDING) AS waiting
     FROM per_second
 ),
 peaks AS (
     SELECT local_interval_start(to_timestamp_seconds(t), $tz, $minutes) AS interval_start,
            queue,
+           channel,
            max(waiting) AS peak_waiting
     FROM levels
     WHERE t >= $window_start_ms / 1000
       AND t < ($window_start_ms + $interval_count * $interval_ms) / 1000
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 peaks_per_threshold AS (
-    SELECT p.interval_start, p.queue, p.peak_waiting, s.threshold_s
+    SELECT p.interval_start, p.queue, p.channel, p.peak_waiting, s.threshold_s
     FROM peaks p
     CROSS JOIN sl_thresholds s
 ),
 joined AS (
     SELECT coalesce(m.interval_start, p.interval_start) AS interval_start,
            coalesce(m.queue, p.queue) AS queue,
+           coalesce(m.channel, p.channel) AS channel,
            coalesce(m.threshold_s, p.threshold_s) AS threshold_s,
            coalesce(m.contacts_queued, 0) AS contacts_queued,
            coalesce(m.contacts_handled, 0) AS contacts_handled,
@@ -163,9 +170,10 @@ joined AS (
     FULL OUTER JOIN metrics m
       ON m.interval_start = p.interval_start
      AND (m.queue IS NOT DISTINCT FROM p.queue)
+     AND (m.channel IS NOT DISTINCT FROM p.channel)
      AND m.threshold_s = p.threshold_s
     WHERE m.threshold_s IS NOT NULL OR p.peak_waiting > 0
 )
 -- Rows in the order of the instants their intervals start: on a day that sets clocks back the
 -- two 01:xx hours have the same text but different offsets ('01:15-04:00' then '01:15-05:00').
-SELECT * FROM joined ORDER BY to_timestamp(interval_start), queue, threshold_s
+SELECT * FROM joined ORDER BY to_timestamp(interval_start), queue, channel, threshold_s

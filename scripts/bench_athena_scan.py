@@ -77,7 +77,7 @@ def main():
         everything = bytes_read(con, "SELECT * FROM ctr", profile)
         print(f"\nbytes DuckDB reads (= Athena's data scanned), report zone {args.tz}:")
         print(f"  {'SELECT * FROM ctr (whole lake)':44} {everything / MB:9.2f} MB")
-        queue = {"sl_inclusive": False, "all_queues": False}
+        queue = {"sl_inclusive": False, "all_queues": False, "by_channel": False}
         runs = [
             ("queue_daily, one day", "queue_daily.sql", middle, middle, queue),
             ("queue_daily, one week", "queue_daily.sql", middle, week_end, queue),

@@ -98,7 +98,8 @@ QUEUE_REPORTS = [
 def test_athena_queue_daily_equals_ctrlake_report_queues(
         lake, athena, tz, from_date, to_date, thresholds, inclusive):
     sql = with_parameters("queue_daily.sql", thresholds, tz=tz, from_date=from_date,
-                          to_date=to_date, sl_inclusive=inclusive, all_queues=False, lookback_days=1)
+                          to_date=to_date, sl_inclusive=inclusive, all_queues=False,
+                          by_channel=False, lookback_days=1)
     wide = spread_thresholds(athena_rows(athena, sql), ("date", "queue"))
 
     args = ["report", "queues", "--lake", lake, "--format", "csv", "--tz", tz,
@@ -128,8 +129,10 @@ def spread_thresholds(per_threshold: list[dict], key_columns: tuple) -> dict[tup
     wide: dict[tuple, dict] = {}
     for row in per_threshold:
         key = tuple(row[c] for c in key_columns)
+        # ctrlake prints the channel column only when grouping by it (Athena's is NULL).
         out = wide.setdefault(key, {k: v for k, v in row.items()
-                                    if k != "threshold_s" and k not in PER_THRESHOLD})
+                                    if k != "threshold_s" and k not in PER_THRESHOLD
+                                    and (k != "channel" or "channel" in key_columns)})
         for column, pattern in PER_THRESHOLD.items():
             out[pattern.format(row["threshold_s"])] = row[column]
     return wide
@@ -148,7 +151,7 @@ def test_athena_queue_intervals_equals_ctrlake_report_intervals(
         lake, athena, tz, from_date, to_date, minutes, thresholds, inclusive):
     sql = with_parameters("queue_intervals.sql", thresholds, tz=tz, from_date=from_date,
                           to_date=to_date, minutes=minutes, sl_inclusive=inclusive,
-                          all_queues=False, lookback_days=1)
+                          all_queues=False, by_channel=False, lookback_days=1)
     rows = athena_rows(athena, sql)
     wide = spread_thresholds(rows, ("interval_start", "queue"))
 
@@ -187,7 +190,7 @@ def test_interval_rows_follow_the_instants_on_both_dst_days(lake, athena, day):
             "2026-11-01T01:00:00-05:00")
     athena_sql = with_parameters("queue_intervals.sql", (20,), tz=tz, from_date=day,
                                  to_date=day, minutes=15, sl_inclusive=False,
-                                 all_queues=True, lookback_days=1)
+                                 all_queues=True, by_channel=False, lookback_days=1)
     assert [r["interval_start"] for r in athena_rows(athena, athena_sql)] == [
         s[:19].replace("T", " ") for s in starts]
 
@@ -203,7 +206,7 @@ def test_athena_all_queues_equals_ctrlake_all_queues(lake, athena, report, minut
     if minutes:
         window["minutes"] = minutes
     rows = athena_rows(athena, with_parameters(name, (20, 60), all_queues=True,
-                                               lookback_days=1, **window))
+                                               by_channel=False, lookback_days=1, **window))
     assert {r["queue"] for r in rows} == {""}, "one NULL queue: all of them"
     wide = spread_thresholds([{k: v for k, v in r.items() if k != "queue"} for r in rows],
                              (key,))
@@ -327,5 +330,49 @@ def test_a_task_enqueued_days_after_it_began_needs_the_lookback(tmp_path):
     for days, expected in [(1, []), (3, [("BackOffice", "1")])]:
         sql = with_parameters("queue_daily.sql", (20,), tz="UTC", from_date="2026-03-04",
                               to_date="2026-03-04", sl_inclusive=False, all_queues=False,
-                              lookback_days=days)
+                              by_channel=False, lookback_days=days)
         assert [(r["queue"], r["contacts_queued"]) for r in athena_rows(con, sql)] == expected
+
+
+@pytest.mark.parametrize("report,group_by", [("queues", "queue,channel"), ("queues", "channel"),
+                                             ("intervals", "queue,channel")])
+def test_grouping_by_channel_equals_athena_and_sums_to_the_queues(lake, athena, report, group_by):
+    """`--group-by queue,channel` and `channel`: a row per channel, the same cells as Athena's
+    by_channel; the channels' counts add up to the queue's (or center's) row, and a queue's
+    voice and chat rows keep their own averages."""
+    name, key = ("queue_daily.sql", "date") if report == "queues" else (
+        "queue_intervals.sql", "interval_start")
+    window = {"tz": "Asia/Tokyo", "from_date": "2026-03-01", "to_date": "2026-03-04",
+              "sl_inclusive": False, "lookback_days": 1}
+    if report == "intervals":
+        window["minutes"] = 15
+    by_queue = group_by.startswith("queue")
+    keys = (key, "queue", "channel") if by_queue else (key, "channel")
+    rows = athena_rows(athena, with_parameters(name, (20, 60), all_queues=not by_queue,
+                                               by_channel=True, **window))
+    wide = spread_thresholds([{k: v for k, v in r.items() if by_queue or k != "queue"}
+                              for r in rows], keys)
+    args = ["report", report, "--lake", lake, "--format", "csv", "--tz", "Asia/Tokyo",
+            "--from", "2026-03-01", "--to", "2026-03-04"]
+    if report == "intervals":
+        args += ["--minutes", "15"]
+    grouped = csv_rows(run_ctrlake(*args, "--group-by", group_by).stdout.decode())
+    assert grouped and "channel" in grouped[0] and ("queue" in grouped[0]) == by_queue
+    assert {r["channel"] for r in grouped} >= {"VOICE", "CHAT"}
+    if report == "intervals":
+        for row in grouped:
+            row["interval_start"] = row["interval_start"][:19].replace("T", " ")
+    assert [tuple(r[k] for k in keys) for r in grouped] == list(wide)
+    for expected in grouped:
+        assert_same_cells(wide[tuple(expected[k] for k in keys)], expected)
+    if report == "queues":
+        whole = csv_rows(run_ctrlake(*args, *([] if by_queue else ["--all-queues"]))
+                         .stdout.decode())
+        for row in whole:
+            parts = [r for r in grouped if r["date"] == row["date"]
+                     and (not by_queue or r["queue"] == row["queue"])]
+            for column in ("contacts_queued", "contacts_handled", "contacts_abandoned",
+                           "sum_queue_answer_time_s", "sum_handle_time_s",
+                           "contacts_removed_from_queue_in_20"):
+                assert int(row[column]) == sum(int(r[column]) for r in parts), column
+

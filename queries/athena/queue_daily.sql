@@ -12,6 +12,8 @@
 --   sl_inclusive  false (ctrlake's default): a wait D counts as within X when D < X; true: D <= X
 --   all_queues    true: one row per day for every queue together, queue NULL (the center's
 --                 totals from its contacts, as `ctrlake report queues --all-queues` prints them)
+--   by_channel    true: a row per channel too (`--group-by queue,channel`; with all_queues,
+--                 `--group-by channel`); false: channel NULL
 --   lookback_days UTC days read before the window (ctrlake's --lookback, default 1): a contact
 --                 is found by the UTC day it was initiated, so one enqueued more days after
 --                 that (a scheduled task, a late callback) needs more
@@ -32,6 +34,7 @@ WITH params AS (
            DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
            false AS sl_inclusive,             -- true: a wait equal to X counts as within X
            false AS all_queues,               -- true: every queue together (queue is NULL)
+           false AS by_channel,               -- true: a row per channel too
            1 AS lookback_days                 -- UTC days read before the window (see below)
 ),
 sl_thresholds (threshold_s) AS (
@@ -55,6 +58,7 @@ scan AS (
 queued AS (
     SELECT CAST(at_timezone(with_timezone(c.queue_enqueue_timestamp, 'UTC'), s.tz) AS date) AS date,
            CASE WHEN s.all_queues THEN NULL ELSE c.queue_name END AS queue,
+           CASE WHEN s.by_channel THEN c.channel END AS channel,
            CASE WHEN c.queue_duration BETWEEN 0 AND 31622400 THEN c.queue_duration END AS d,
            c.agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            c.next_contact_id,
@@ -109,6 +113,7 @@ per_threshold AS (
 )
 SELECT date,
        queue,
+       channel,
        threshold_s,
        count(*) AS contacts_queued,
        count(*) FILTER (WHERE handled) AS contacts_handled,
@@ -140,5 +145,5 @@ SELECT date,
        coalesce(sum(d) FILTER (WHERE abandoned), 0) AS sum_queue_abandon_time_s,
        coalesce(sum(interaction + hold + acw + pause) FILTER (WHERE handled), 0) AS sum_handle_time_s
 FROM per_threshold
-GROUP BY date, queue, threshold_s
-ORDER BY date, queue, threshold_s
+GROUP BY date, queue, channel, threshold_s
+ORDER BY date, queue, channel, threshold_s

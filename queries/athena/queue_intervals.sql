@@ -5,7 +5,7 @@
 --
 -- Needs the `contacts` view (queries/athena/contacts.sql, created once). Set the report in
 -- `params` and `sl_thresholds` below; nothing else needs editing:
---   tz, from_date, to_date, sl_inclusive, all_queues, lookback_days, sl_thresholds
+--   tz, from_date, to_date, sl_inclusive, all_queues, by_channel, lookback_days, sl_thresholds
 --                 as in queue_daily.sql
 --   minutes       the interval length: a divisor of 60 (1, 2, 3, 4, 5, 6, 10, 12, 15, 20, 30, 60)
 --
@@ -29,6 +29,7 @@ WITH params AS (
            15 AS minutes,                     -- interval length, a divisor of 60
            false AS sl_inclusive,             -- true: a wait equal to X counts as within X
            false AS all_queues,               -- true: every queue together (queue is NULL)
+           false AS by_channel,               -- true: a row per channel too
            1 AS lookback_days                 -- UTC days read before the window (see below)
 ),
 sl_thresholds (threshold_s) AS (
@@ -58,6 +59,7 @@ queued AS (
                       % s.interval_ms),
                     c.queue_enqueue_timestamp) AS interval_start,
            CASE WHEN s.all_queues THEN NULL ELSE c.queue_name END AS queue,
+           CASE WHEN s.by_channel THEN c.channel END AS channel,
            CASE WHEN c.queue_duration BETWEEN 0 AND 31622400 THEN c.queue_duration END AS d,
            c.agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            c.next_contact_id,
@@ -111,6 +113,7 @@ per_threshold AS (
 metrics AS (
     SELECT interval_start,
            queue,
+           channel,
            threshold_s,
            count(*) AS contacts_queued,
            count(*) FILTER (WHERE handled) AS contacts_handled,
@@ -142,10 +145,11 @@ metrics AS (
            coalesce(sum(d) FILTER (WHERE abandoned), 0) AS sum_queue_abandon_time_s,
            coalesce(sum(interaction + hold + acw + pause) FILTER (WHERE handled), 0) AS sum_handle_time_s
     FROM per_threshold
-    GROUP BY interval_start, queue, threshold_s
+    GROUP BY interval_start, queue, channel, threshold_s
 ),
 waits AS (
     SELECT CASE WHEN s.all_queues THEN NULL ELSE c.queue_name END AS queue,
+           CASE WHEN s.by_channel THEN c.channel END AS channel,
            date_trunc('second', c.queue_enqueue_timestamp) AS wait_start,
            date_trunc('second', c.queue_dequeue_timestamp) AS wait_end
     FROM contacts c
@@ -160,18 +164,20 @@ grid AS (
     CROSS JOIN UNNEST(sequence(0, s.interval_count - 1)) AS g (i)
 ),
 events AS (
-    SELECT queue, wait_start AS t, 1 AS delta FROM waits WHERE wait_end > wait_start
+    SELECT queue, channel, wait_start AS t, 1 AS delta FROM waits WHERE wait_end > wait_start
     UNION ALL
-    SELECT queue, wait_end AS t, -1 AS delta FROM waits WHERE wait_end > wait_start
+    SELECT queue, channel, wait_end AS t, -1 AS delta FROM waits WHERE wait_end > wait_start
     UNION ALL
-    SELECT q.queue, g.t, 0 AS delta FROM (SELECT DISTINCT queue FROM waits) q CROSS JOIN grid g
+    SELECT q.queue, q.channel, g.t, 0 AS delta
+    FROM (SELECT DISTINCT queue, channel FROM waits) q
+    CROSS JOIN grid g
 ),
 per_second AS (
-    SELECT queue, t, sum(delta) AS delta FROM events GROUP BY queue, t
+    SELECT queue, channel, t, sum(delta) AS delta FROM events GROUP BY queue, channel, t
 ),
 levels AS (
-    SELECT queue, t,
-           sum(delta) OVER (PARTITION BY queue ORDER BY t ROWS UNBOUNDED PRECEDING) AS waiting
+    SELECT queue, channel, t,
+           sum(delta) OVER (PARTITION BY queue, channel ORDER BY t ROWS UNBOUNDED PRECEDING) AS waiting
     FROM per_second
 ),
 peaks AS (
@@ -181,21 +187,23 @@ peaks AS (
                       % s.interval_ms),
                     l.t) AS interval_start,
            l.queue,
+           l.channel,
            max(l.waiting) AS peak_waiting
     FROM levels l
     CROSS JOIN scan s
     WHERE l.t >= s.window_start
       AND l.t < date_add('millisecond', s.interval_count * s.interval_ms, s.window_start)
-    GROUP BY 1, 2
+    GROUP BY 1, 2, 3
 ),
 peaks_per_threshold AS (
-    SELECT p.interval_start, p.queue, p.peak_waiting, t.threshold_s
+    SELECT p.interval_start, p.queue, p.channel, p.peak_waiting, t.threshold_s
     FROM peaks p
     CROSS JOIN sl_thresholds t
 ),
 joined AS (
     SELECT coalesce(m.interval_start, p.interval_start) AS interval_start,
            coalesce(m.queue, p.queue) AS queue,
+           coalesce(m.channel, p.channel) AS channel,
            coalesce(m.threshold_s, p.threshold_s) AS threshold_s,
            coalesce(m.contacts_queued, 0) AS contacts_queued,
            coalesce(m.contacts_handled, 0) AS contacts_handled,
@@ -231,11 +239,13 @@ joined AS (
     FULL OUTER JOIN metrics m
       ON m.interval_start = p.interval_start
      AND (m.queue IS NOT DISTINCT FROM p.queue)
+     AND (m.channel IS NOT DISTINCT FROM p.channel)
      AND m.threshold_s = p.threshold_s
     WHERE m.threshold_s IS NOT NULL OR p.peak_waiting > 0
 )
 SELECT at_timezone(with_timezone(j.interval_start, 'UTC'), s.tz) AS interval_start,
        j.queue,
+       j.channel,
        j.threshold_s,
        j.contacts_queued,
        j.contacts_handled,
@@ -269,4 +279,4 @@ SELECT at_timezone(with_timezone(j.interval_start, 'UTC'), s.tz) AS interval_sta
        j.peak_waiting
 FROM joined j
 CROSS JOIN scan s
-ORDER BY j.interval_start, j.queue, j.threshold_s
+ORDER BY j.interval_start, j.queue, j.channel, j.threshold_s

@@ -458,10 +458,12 @@ pub async fn render(
     .with_lookback(window.lookback_days)?;
     let all = QueueReportOptions {
         all_queues: true,
+        by_channel: false,
         ..options.queue.clone()
     };
     let by_queue = QueueReportOptions {
         all_queues: false,
+        by_channel: false,
         ..options.queue.clone()
     };
     let minutes = options.minutes;

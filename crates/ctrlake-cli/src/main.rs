@@ -396,8 +396,20 @@ struct QueueReportArgs {
     sl_inclusive: bool,
     /// Every queue together: the center's row per day (or interval), computed from all its
     /// contacts, without the queue column (in `ctrlake sql`, the views' queue is NULL).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "group_by")]
     all_queues: bool,
+    /// What a row is: a queue (default), a queue and channel, or a channel (every queue
+    /// together), so that voice and chat waits are not averaged together.
+    #[arg(long, value_enum)]
+    group_by: Option<QueueGroupArg>,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum QueueGroupArg {
+    Queue,
+    #[value(name = "queue,channel")]
+    QueueChannel,
+    Channel,
 }
 
 /// `ctrlake sql`: the lake options, the window and settings of the report views
@@ -764,7 +776,11 @@ fn queue_options(args: &QueueReportArgs) -> ctrlake_query::QueueReportOptions {
     ctrlake_query::QueueReportOptions {
         thresholds: args.sl.clone(),
         inclusive: args.sl_inclusive,
-        all_queues: args.all_queues,
+        all_queues: args.all_queues || args.group_by == Some(QueueGroupArg::Channel),
+        by_channel: matches!(
+            args.group_by,
+            Some(QueueGroupArg::QueueChannel | QueueGroupArg::Channel)
+        ),
     }
 }
 
@@ -875,6 +891,7 @@ async fn html_report(args: HtmlReportArgs, allow_empty: bool) -> Result<ExitCode
             thresholds: args.sl.clone(),
             inclusive: args.sl_inclusive,
             all_queues: false,
+            by_channel: false,
         },
         minutes: args.minutes,
         lang: args.lang,

@@ -207,6 +207,9 @@ pub struct QueueReportOptions {
     /// the center's KPIs computed from its contacts (never averages of the queues' averages;
     /// its peak waiting counts every queue's callers at the same second).
     pub all_queues: bool,
+    /// A row per channel too (VOICE, CHAT, TASK, ...), with a `channel` column: voice and chat
+    /// waits are not averaged together.
+    pub by_channel: bool,
 }
 
 impl Default for QueueReportOptions {
@@ -215,6 +218,7 @@ impl Default for QueueReportOptions {
             thresholds: vec![20, 60],
             inclusive: false,
             all_queues: false,
+            by_channel: false,
         }
     }
 }
@@ -303,7 +307,7 @@ impl KpiEngine {
         let long = self
             .single_batch(QUEUE_DAILY_SQL, &queue_daily_params(window, options))
             .await?;
-        without_queue_when_all(pivot_thresholds(&long, &thresholds)?, options)
+        grouping_columns_only(pivot_thresholds(&long, &thresholds)?, options)
     }
 
     /// `report intervals`: the queue KPIs per local `minutes`-long interval, with peak waiting.
@@ -317,7 +321,7 @@ impl KpiEngine {
         let thresholds = self.set_thresholds(options)?;
         self.register_classified_contacts(window).await?;
         let long = self.single_batch(QUEUE_INTERVALS_SQL, &params).await?;
-        without_queue_when_all(pivot_thresholds(&long, &thresholds)?, options)
+        grouping_columns_only(pivot_thresholds(&long, &thresholds)?, options)
     }
 
     /// `contacts`: de-duplicated contacts initiated in the window, filtered.
@@ -506,20 +510,25 @@ fn queue_daily_params(
             ScalarValue::Boolean(Some(options.inclusive)),
         ),
         ("all_queues", ScalarValue::Boolean(Some(options.all_queues))),
+        ("by_channel", ScalarValue::Boolean(Some(options.by_channel))),
     ]);
     params
 }
 
-/// A report of every queue together has no `queue` column (the SQL leaves it NULL).
-fn without_queue_when_all(
+/// A report keeps the columns it is grouped by: no `queue` column for every queue together,
+/// no `channel` column unless grouped by channel (the SQL leaves them NULL).
+fn grouping_columns_only(
     report: RecordBatch,
     options: &QueueReportOptions,
 ) -> Result<RecordBatch, QueryError> {
-    if !options.all_queues {
-        return Ok(report);
-    }
     let keep: Vec<usize> = (0..report.num_columns())
-        .filter(|&index| report.schema().field(index).name() != "queue")
+        .filter(
+            |&index| match report.schema().field(index).name().as_str() {
+                "queue" => !options.all_queues,
+                "channel" => options.by_channel,
+                _ => true,
+            },
+        )
         .collect();
     Ok(report.project(&keep)?)
 }

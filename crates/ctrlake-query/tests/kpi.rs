@@ -631,7 +631,7 @@ async fn a_local_day_reads_only_the_partitions_it_overlaps() {
     let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
     let day = ReportWindow::new(tokyo, date("2026-03-03"), date("2026-03-03")).expect("window");
     let mut params = day.params();
-    for flag in ["sl_inclusive", "all_queues"] {
+    for flag in ["sl_inclusive", "all_queues", "by_channel"] {
         params.push((flag, datafusion::common::ScalarValue::Boolean(Some(false))));
     }
     engine
