@@ -5,17 +5,34 @@
 -- The durations and counts are those of the view classified_contacts (classified_contacts.sql,
 -- shared with the queue reports): the record's integer seconds, nulls as 0.
 --
--- Parameters: $tz, $from_date, $to_date; $dt_scan_from, $dt_to and $callback_dt_to bind the
--- view (see queue_daily.sql).
+-- Grouping ($group_by): 'agent' (a row per Agent.Username), or 'routing_profile' /
+-- 'hierarchy_level1'..'hierarchy_level5' (a row per the routing profile or hierarchy group
+-- the record names for the agent who took the contact, '(none)' when it names none): the
+-- `agent` column holds the group and `agents` counts the agents in it (ctrlake names the
+-- column after the group and drops `agents` per agent). Sums add up and averages are over the
+-- group's contacts, never averages of agents' averages.
+--
+-- Parameters: $tz, $from_date, $to_date, $group_by; $dt_scan_from, $dt_to and $callback_dt_to
+-- bind the view (see queue_daily.sql).
 WITH handled AS (
     SELECT local_date(connected_at, $tz) AS date,
-           agent_username AS agent,
+           CASE $group_by
+               WHEN 'agent' THEN agent_username
+               WHEN 'routing_profile' THEN coalesce(routing_profile, '(none)')
+               WHEN 'hierarchy_level1' THEN coalesce(hierarchy_level1, '(none)')
+               WHEN 'hierarchy_level2' THEN coalesce(hierarchy_level2, '(none)')
+               WHEN 'hierarchy_level3' THEN coalesce(hierarchy_level3, '(none)')
+               WHEN 'hierarchy_level4' THEN coalesce(hierarchy_level4, '(none)')
+               WHEN 'hierarchy_level5' THEN coalesce(hierarchy_level5, '(none)')
+           END AS agent,
+           agent_username,
            interaction, hold, acw, pause, put_on_hold, attempts
     FROM classified_contacts
     WHERE connected_at IS NOT NULL
 )
 SELECT date,
        agent,
+       count(DISTINCT agent_username) AS agents,
        count(*) AS contacts_handled,
        CAST(round(avg(interaction + hold + acw + pause), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
        CAST(round(avg(interaction + hold + acw), 3) AS DECIMAL(18, 3)) AS avg_handle_time_excl_pause_s,

@@ -83,7 +83,7 @@ def main():
             ("queue_daily, one week", "queue_daily.sql", middle, week_end, queue),
             ("queue_intervals (15 min), one day", "queue_intervals.sql", middle, middle,
              {**queue, "minutes": 15}),
-            ("agent_daily, one day", "agent_daily.sql", middle, middle, {}),
+            ("agent_daily, one day", "agent_daily.sql", middle, middle, {"group_by": "agent"}),
         ]
         for label, file, from_date, to_date, extra in runs:
             sql = with_parameters(file, tz=args.tz, from_date=from_date, to_date=to_date,

@@ -6,6 +6,9 @@
 --   tz            IANA time zone of the report
 --   from_date     first local day
 --   to_date       last local day (inclusive)
+--   group_by      'agent' (a row per agent), or 'routing_profile' / 'hierarchy_level1'..5: the
+--                 `agent` column then holds the group ('(none)' when the record names none) and
+--                 `agents` counts the agents in it (ctrlake's `report agents --group-by`)
 --   lookback_days UTC days read before the window (ctrlake's --lookback, default 1): a contact
 --                 is found by the UTC day it was initiated
 --
@@ -21,6 +24,7 @@ WITH params AS (
     SELECT 'Asia/Tokyo' AS tz,                -- IANA zone of the report
            DATE '2026-03-02' AS from_date,    -- first local day
            DATE '2026-03-02' AS to_date,      -- last local day (inclusive)
+           'agent' AS group_by,               -- agent, routing_profile, hierarchy_level1..5
            1 AS lookback_days                 -- UTC days read before the window (see below)
 ),
 -- The dt partitions the local days overlap, and lookback_days before them.
@@ -32,7 +36,16 @@ scan AS (
 ),
 handled AS (
     SELECT CAST(at_timezone(with_timezone(c.agent_connected_to_agent_timestamp, 'UTC'), s.tz) AS date) AS date,
-           c.agent_username AS agent,
+           CASE s.group_by
+               WHEN 'agent' THEN c.agent_username
+               WHEN 'routing_profile' THEN coalesce(c.agent_routing_profile_name, '(none)')
+               WHEN 'hierarchy_level1' THEN coalesce(c.agent_hierarchy_level1_name, '(none)')
+               WHEN 'hierarchy_level2' THEN coalesce(c.agent_hierarchy_level2_name, '(none)')
+               WHEN 'hierarchy_level3' THEN coalesce(c.agent_hierarchy_level3_name, '(none)')
+               WHEN 'hierarchy_level4' THEN coalesce(c.agent_hierarchy_level4_name, '(none)')
+               WHEN 'hierarchy_level5' THEN coalesce(c.agent_hierarchy_level5_name, '(none)')
+           END AS agent,
+           c.agent_username,
            coalesce(CASE WHEN c.agent_interaction_duration BETWEEN 0 AND 31622400 THEN c.agent_interaction_duration END, 0) AS interaction,
            coalesce(CASE WHEN c.agent_customer_hold_duration BETWEEN 0 AND 31622400 THEN c.agent_customer_hold_duration END, 0) AS hold,
            coalesce(CASE WHEN c.agent_after_contact_work_duration BETWEEN 0 AND 31622400 THEN c.agent_after_contact_work_duration END, 0) AS acw,
@@ -48,6 +61,7 @@ handled AS (
 )
 SELECT date,
        agent,
+       count(DISTINCT agent_username) AS agents,
        count(*) AS contacts_handled,
        CAST(round(avg(interaction + hold + acw + pause), 3) AS DECIMAL(18, 3)) AS avg_handle_time_s,
        CAST(round(avg(interaction + hold + acw), 3) AS DECIMAL(18, 3)) AS avg_handle_time_excl_pause_s,

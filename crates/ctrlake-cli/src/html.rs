@@ -474,7 +474,11 @@ pub async fn render(
         center_before: Rows::of(&engine.queue_daily(&week_before, &all).await?)?,
         intervals: Rows::of(&engine.queue_intervals(window, minutes, &by_queue).await?)?,
         center_intervals: Rows::of(&engine.queue_intervals(window, minutes, &all).await?)?,
-        agents: Rows::of(&engine.agent_daily(window).await?)?,
+        agents: Rows::of(
+            &engine
+                .agent_daily(window, ctrlake_query::AgentGroup::Agent)
+                .await?,
+        )?,
     };
     let words = Words {
         lang: options.lang,

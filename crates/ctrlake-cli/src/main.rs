@@ -125,12 +125,12 @@ enum ReportKind {
     /// Per local day and queue: queued, handled, abandoned, ASA, service level, AHT, ...
     Queues(QueueReportArgs),
     /// Per local day and agent: handled, AHT, hold, after-contact work, missed offers.
-    Agents(ReportArgs),
+    Agents(AgentGroupedArgs),
     /// Per local interval and queue: the queue KPIs plus peak waiting at 1-second resolution.
     Intervals(IntervalReportArgs),
     /// Per local day and agent, from the agent event stream: online time split into idle,
     /// connecting, on contact, after-contact work, missed/error and non-productive, occupancy.
-    AgentActivity(AgentActivityArgs),
+    AgentActivity(AgentGroupedArgs),
     /// The nightly report as one self-contained HTML page: the day's KPIs per queue and for
     /// the center, service level, waiting and contacts per interval as charts, week-over-week
     /// change, and the agents. Opens offline; English or Japanese labels.
@@ -170,11 +170,12 @@ struct HtmlReportArgs {
 }
 
 #[derive(clap::Args)]
-struct AgentActivityArgs {
+struct AgentGroupedArgs {
     #[command(flatten)]
     report: ReportArgs,
-    /// One row per agent, or per routing profile or hierarchy group (the agent's at each
-    /// moment), with the number of agents in it.
+    /// One row per agent, or per routing profile or hierarchy group with the number of
+    /// agents in it (agent-activity: the agent's group at each moment; agents: the group the
+    /// contact's record names).
     #[arg(long, value_enum, default_value_t = AgentGroupArg::Agent)]
     group_by: AgentGroupArg,
 }
@@ -814,14 +815,10 @@ async fn run_report(
             (batch, args.report.output, engine, window)
         }
         ReportKind::Agents(args) => {
-            let window = report_window(&args)?;
-            let engine = open_engine(&args.lake, &args.engine, false).await?;
-            (
-                engine.agent_daily(&window).await?,
-                args.output,
-                engine,
-                window,
-            )
+            let window = report_window(&args.report)?;
+            let engine = open_engine(&args.report.lake, &args.report.engine, false).await?;
+            let batch = engine.agent_daily(&window, args.group_by.group()).await?;
+            (batch, args.report.output, engine, window)
         }
         ReportKind::AgentActivity(args) => {
             let window = report_window(&args.report)?;

@@ -373,9 +373,16 @@ impl KpiEngine {
     }
 
     /// `report agents`: KPIs per local day and agent.
-    pub async fn agent_daily(&self, window: &ReportWindow) -> Result<RecordBatch, QueryError> {
+    pub async fn agent_daily(
+        &self,
+        window: &ReportWindow,
+        group: AgentGroup,
+    ) -> Result<RecordBatch, QueryError> {
         self.register_classified_contacts(window).await?;
-        self.single_batch(AGENT_DAILY_SQL, &window.params()).await
+        let mut params = window.params();
+        params.push(("group_by", ScalarValue::Utf8(Some(group.name().to_owned()))));
+        let batch = self.single_batch(AGENT_DAILY_SQL, &params).await?;
+        named_group(&batch, group, "agent")
     }
 
     /// Registers the view `classified_contacts` over `window`'s partitions (replacing the one
@@ -402,22 +409,7 @@ impl KpiEngine {
         self.register_agent_views(&params).await?;
         params.push(("group_by", ScalarValue::Utf8(Some(group.name().to_owned()))));
         let batch = self.single_batch(AGENT_ACTIVITY_SQL, &params).await?;
-        // The group column takes the group's name; per agent, the agent count (always 1) goes.
-        let schema = batch.schema();
-        let mut fields = Vec::new();
-        let mut columns = Vec::new();
-        for (field, column) in schema.fields().iter().zip(batch.columns()) {
-            match field.name().as_str() {
-                "agents" if group == AgentGroup::Agent => continue,
-                "grp" => fields.push(field.as_ref().clone().with_name(group.name())),
-                _ => fields.push(field.as_ref().clone()),
-            }
-            columns.push(Arc::clone(column));
-        }
-        Ok(RecordBatch::try_new(
-            Arc::new(Schema::new(fields)),
-            columns,
-        )?)
+        named_group(&batch, group, "grp")
     }
 
     /// Registers [`AGENT_VIEWS`] with `params` bound (and `local_days` set), each computed
@@ -488,12 +480,19 @@ impl KpiEngine {
                 queue_daily_params(&views.window, &views.queue),
             ),
             ("queue_intervals", QUEUE_INTERVALS_SQL, intervals),
-            ("agent_daily", AGENT_DAILY_SQL, views.window.params()),
         ] {
             let view = self.frame(sql, &params).await?.into_view();
             self.ctx.deregister_table(name)?;
             self.ctx.register_table(name, view)?;
         }
+        let mut daily_params = views.window.params();
+        daily_params.push(("group_by", ScalarValue::Utf8(Some("agent".to_owned()))));
+        let daily = self
+            .frame(AGENT_DAILY_SQL, &daily_params)
+            .await?
+            .drop_columns(&["agents"])?;
+        self.ctx.deregister_table("agent_daily")?;
+        self.ctx.register_table("agent_daily", daily.into_view())?;
         Ok(())
     }
 }
@@ -533,7 +532,31 @@ fn grouping_columns_only(
     Ok(report.project(&keep)?)
 }
 
-/// What `report agent-activity` groups agents' time by.
+/// A report grouped by `group`: its group column (`key`) takes the group's name, and per agent
+/// the agent count (always 1) goes.
+fn named_group(
+    batch: &RecordBatch,
+    group: AgentGroup,
+    key: &str,
+) -> Result<RecordBatch, QueryError> {
+    let schema = batch.schema();
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        match field.name().as_str() {
+            "agents" if group == AgentGroup::Agent => continue,
+            name if name == key => fields.push(field.as_ref().clone().with_name(group.name())),
+            _ => fields.push(field.as_ref().clone()),
+        }
+        columns.push(Arc::clone(column));
+    }
+    Ok(RecordBatch::try_new(
+        Arc::new(Schema::new(fields)),
+        columns,
+    )?)
+}
+
+/// What `report agent-activity` and `report agents` group agents by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AgentGroup {
     Agent,

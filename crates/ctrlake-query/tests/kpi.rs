@@ -153,7 +153,10 @@ async fn agent_daily_and_intervals_match_the_hand_computed_tables() {
     let (_dir, engine) = fixture_engine().await;
     let tokyo = parse_time_zone("Asia/Tokyo").expect("zone");
     let whole = ReportWindow::new(tokyo, date("2022-01-01"), date("2026-12-31")).expect("window");
-    let agents = engine.agent_daily(&whole).await.expect("report");
+    let agents = engine
+        .agent_daily(&whole, ctrlake_query::AgentGroup::Agent)
+        .await
+        .expect("report");
     assert_golden(&csv(&agents), "agent_daily_asia_tokyo.csv");
 
     let day = ReportWindow::new(tokyo, date("2026-03-02"), date("2026-03-02")).expect("window");
