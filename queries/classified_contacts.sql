@@ -14,7 +14,9 @@
 --                       TransferCompletedTimestamp, TransferredToEndpoint present
 --   callback_requested  queued, not handled, and the next contact's InitiationMethod is CALLBACK
 --                       (the next contact's newest version, looked for up to 7 days later)
---   transferred_out     TransferCompletedTimestamp present
+--   transferred_out     queued, TransferCompletedTimestamp present
+--   handled_outbound    an OUTBOUND contact connected to an agent that names a queue (the
+--                       agent's outbound queue) and was never enqueued
 --   transferred_out_by_agent
 --                       handled, and NextContactId, TransferCompletedTimestamp or
 --                       TransferredToEndpoint present
@@ -57,7 +59,12 @@ WITH window_contacts AS (
              AND agent_connected_to_agent_timestamp IS NOT NULL AS handled,
            CASE WHEN queue_duration BETWEEN 0 AND 31622400 THEN queue_duration END AS d,
            next_contact_id,
-           transfer_completed_timestamp IS NOT NULL AS transferred_out,
+           queue_enqueue_timestamp IS NOT NULL
+             AND transfer_completed_timestamp IS NOT NULL AS transferred_out,
+           queue_enqueue_timestamp IS NULL
+             AND agent_connected_to_agent_timestamp IS NOT NULL
+             AND initiation_method = 'OUTBOUND'
+             AND queue_name IS NOT NULL AS handled_outbound,
            queue_enqueue_timestamp IS NOT NULL
              AND initiation_method IN ('TRANSFER', 'QUEUE_TRANSFER') AS transferred_in,
            queue_enqueue_timestamp IS NOT NULL

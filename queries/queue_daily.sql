@@ -1,7 +1,10 @@
 -- queue_daily: KPIs per local day and queue (../shared kpis.md, "Queue metrics").
 --
 -- A contact counts on the local date of Queue.EnqueueTimestamp, under Queue.Name; every
--- channel counts. What a contact counts as (handled, abandoned, ...) and its durations come
+-- channel counts. Outbound contacts an agent took are never enqueued: they count only in
+-- contacts_handled_outbound, under the queue they name, on the local date of
+-- Agent.ConnectedToAgentTimestamp (a queue with only those on a day has a row of zero counts
+-- and null averages); no other column sees them. What a contact counts as (handled, abandoned, ...) and its durations come
 -- from the view classified_contacts (classified_contacts.sql), shared with queue_intervals.sql
 -- and agent_daily.sql. One row per (date, queue, threshold): ctrlake turns the threshold rows
 -- into service_level_<X>_pct, answered_within_<X>_pct and the counts behind them
@@ -26,15 +29,16 @@
 --                             channel is NULL, every channel together
 -- Table sl_thresholds(threshold_s): the service-level thresholds X in seconds.
 WITH classified AS (
-    SELECT local_date(enqueued_at, $tz) AS date,
+    SELECT local_date(CASE WHEN queued THEN enqueued_at ELSE connected_at END, $tz) AS date,
            CASE WHEN $all_queues THEN NULL ELSE queue_name END AS queue,
            CASE WHEN $by_channel THEN channel END AS channel,
            d, handled, abandoned, callback_requested, transferred_out,
            transferred_out_by_agent, transferred_out_from_queue, transferred_in, handled_incoming,
-           interaction, hold, acw, pause, put_on_hold, attempts
+           interaction, hold, acw, pause, put_on_hold, attempts, queued, handled_outbound
     FROM classified_contacts
-    WHERE queued
-      AND local_date(enqueued_at, $tz) BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
+    WHERE (queued OR handled_outbound)
+      AND local_date(CASE WHEN queued THEN enqueued_at ELSE connected_at END, $tz)
+          BETWEEN CAST($from_date AS DATE) AND CAST($to_date AS DATE)
 ),
 per_threshold AS (
     SELECT k.*, t.threshold_s,
@@ -48,16 +52,17 @@ SELECT date,
        queue,
        channel,
        threshold_s,
-       count(*) AS contacts_queued,
+       count(*) FILTER (WHERE queued) AS contacts_queued,
        count(*) FILTER (WHERE handled) AS contacts_handled,
        count(*) FILTER (WHERE handled_incoming) AS contacts_handled_incoming,
+       count(*) FILTER (WHERE handled_outbound) AS contacts_handled_outbound,
        count(*) FILTER (WHERE abandoned) AS contacts_abandoned,
-       CAST(round(100.0 * count(*) FILTER (WHERE abandoned) / count(*), 3) AS DECIMAL(10, 3)) AS abandonment_rate_pct,
+       CAST(round(100.0 * count(*) FILTER (WHERE abandoned) / nullif(count(*) FILTER (WHERE queued), 0), 3) AS DECIMAL(10, 3)) AS abandonment_rate_pct,
        CAST(round(avg(d) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_queue_answer_time_s,
        CAST(round(avg(d) FILTER (WHERE abandoned), 3) AS DECIMAL(18, 3)) AS avg_queue_abandon_time_s,
-       max(d) AS max_queued_time_s,
-       CAST(round(100.0 * count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) / count(*), 3) AS DECIMAL(10, 3)) AS service_level_pct,
-       CAST(round(100.0 * count(*) FILTER (WHERE handled AND within) / count(*), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
+       max(d) FILTER (WHERE queued) AS max_queued_time_s,
+       CAST(round(100.0 * count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) / nullif(count(*) FILTER (WHERE queued), 0), 3) AS DECIMAL(10, 3)) AS service_level_pct,
+       CAST(round(100.0 * count(*) FILTER (WHERE handled AND within) / nullif(count(*) FILTER (WHERE queued), 0), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
        count(*) FILTER (WHERE handled AND within) AS contacts_answered_in,
        count(*) FILTER (WHERE abandoned AND within) AS contacts_abandoned_in,
        count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) AS contacts_removed_from_queue_in,
@@ -73,7 +78,7 @@ SELECT date,
        count(*) FILTER (WHERE transferred_out_from_queue) AS contacts_transferred_out_from_queue,
        count(*) FILTER (WHERE transferred_in) AS contacts_transferred_in,
        count(*) FILTER (WHERE callback_requested) AS contacts_callback_requested,
-       sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) AS agent_non_response,
+       coalesce(sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) FILTER (WHERE queued), 0) AS agent_non_response,
        coalesce(sum(d) FILTER (WHERE handled), 0) AS sum_queue_answer_time_s,
        coalesce(sum(d) FILTER (WHERE abandoned), 0) AS sum_queue_abandon_time_s,
        coalesce(sum(interaction + hold + acw + pause) FILTER (WHERE handled), 0) AS sum_handle_time_s

@@ -394,3 +394,53 @@ def test_grouping_by_channel_equals_athena_and_sums_to_the_queues(lake, athena, 
                            "contacts_removed_from_queue_in_20"):
                 assert int(row[column]) == sum(int(r[column]) for r in parts), column
 
+
+
+def test_an_outbound_call_counts_under_its_queue_by_its_agent_connection(tmp_path):
+    """Fixture 08's outbound call, given the agent's outbound queue as Connect records it
+    (`Queue.Name`, no enqueue): it counts in contacts_handled_outbound of that queue on the
+    local day of its agent connection, and in nothing else; a queue with only outbound calls
+    gets a row of zero counts and null averages (ctrlake and Athena alike)."""
+    import json
+
+    outbound = json.loads((REPO / "fixtures" / "ctr" / "08-outbound.ndjson").read_text()
+                          .splitlines()[0])
+    outbound["Queue"] = {"ARN": "arn:aws:connect:ap-northeast-1:111122223333:instance/x/queue/y",
+                         "Name": "Outbound", "EnqueueTimestamp": None,
+                         "DequeueTimestamp": None, "Duration": 0}
+    answered = json.loads((REPO / "fixtures" / "ctr" / "01-inbound-answered.ndjson")
+                          .read_text().splitlines()[0])
+    source = tmp_path / "outbound.ndjson"
+    source.write_text(json.dumps(outbound) + "\n" + json.dumps(answered) + "\n")
+    lake = tmp_path / "lake"
+    ingest([source], lake)
+    window = ["--lake", lake, "--from", "2026-03-01", "--to", "2026-03-07", "--tz", "Asia/Tokyo",
+              "--format", "csv"]
+    rows = csv_rows(run_ctrlake("report", "queues", *window).stdout.decode())
+    by_queue = {(r["date"], r["queue"]): r for r in rows}
+    # 0801 is connected 03-04 02:00:00Z = 11:00 Tokyo; 0101 is queued on 03-02 in Support.
+    assert set(by_queue) == {("2026-03-02", "Support"), ("2026-03-04", "Outbound")}
+    out = by_queue[("2026-03-04", "Outbound")]
+    assert out["contacts_handled_outbound"] == "1"
+    for column in ("contacts_queued", "contacts_handled", "contacts_handled_incoming",
+                   "contacts_abandoned", "contacts_transferred_out", "agent_non_response",
+                   "sum_handle_time_s", "contacts_removed_from_queue_in_20"):
+        assert out[column] == "0", column
+    for column in ("abandonment_rate_pct", "avg_queue_answer_time_s", "max_queued_time_s",
+                   "service_level_20_pct", "avg_handle_time_s"):
+        assert out[column] == "", column
+    support = by_queue[("2026-03-02", "Support")]
+    assert (support["contacts_handled"], support["contacts_handled_outbound"]) == ("1", "0")
+    # Intervals are by enqueue only: the outbound call is in none.
+    intervals = csv_rows(run_ctrlake("report", "intervals", *window).stdout.decode())
+    assert {r["queue"] for r in intervals} == {"Support"}
+
+    con = duckdb_over(lake)
+    run_athena(con, "contacts.sql")
+    sql = with_parameters("queue_daily.sql", (20, 60), tz="Asia/Tokyo", from_date="2026-03-01",
+                          to_date="2026-03-07", sl_inclusive=False, all_queues=False,
+                          by_channel=False, lookback_days=1)
+    wide = spread_thresholds(athena_rows(con, sql), ("date", "queue"))
+    assert list(wide) == [(r["date"], r["queue"]) for r in rows]
+    for expected in rows:
+        assert_same_cells(wide[(expected["date"], expected["queue"])], expected)

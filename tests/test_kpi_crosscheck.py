@@ -186,13 +186,37 @@ def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]
 
 def queue_daily_sql(lake, tz, first, last, sl=DEFAULT_SL, inclusive=False, dt_range=None) -> str:
     start, end = _window(tz, first, last)
-    metrics = ",\n       ".join(f"{expr} AS {name}" for name, expr in queue_metric_columns(sl, inclusive))
+    columns = queue_metric_columns(sl, inclusive)
+    metrics = ",\n       ".join(f"{expr} AS {name}" for name, expr in columns)
+    # The report's columns, with the outbound count after contacts_handled_incoming. Outbound
+    # contacts an agent took under a queue they name are never enqueued: they count only there,
+    # on the local date of the agent connection, and a queue with only those has a row of zero
+    # counts and null averages.
+    final = []
+    for name, _ in columns:
+        final.append(f"coalesce(q.{name}, 0) AS {name}" if is_count(name) else f"q.{name}")
+        if name == "contacts_handled_incoming":
+            final.append("coalesce(o.n, 0) AS contacts_handled_outbound")
+    final_columns = ",\n       ".join(final)
+    tzl = _lit(tz)
     return f"""WITH {contacts_cte(lake, dt_range)},
-{_queued_flags_cte(start, end)}
-SELECT strftime(timezone({_lit(tz)}, enq), '%Y-%m-%d') AS date, queue,
-       {metrics}
-FROM f
-GROUP BY 1, 2
+{_queued_flags_cte(start, end)},
+q AS (
+  SELECT strftime(timezone({tzl}, enq), '%Y-%m-%d') AS date, queue,
+         {metrics}
+  FROM f
+  GROUP BY 1, 2
+),
+o AS (
+  SELECT strftime(timezone({tzl}, conn), '%Y-%m-%d') AS date, queue_name AS queue, count(*) AS n
+  FROM c
+  WHERE enq IS NULL AND initiation_method = 'OUTBOUND' AND queue_name IS NOT NULL
+    AND conn IS NOT NULL AND conn >= {start} AND conn < {end}
+  GROUP BY 1, 2
+)
+SELECT coalesce(q.date, o.date) AS date, coalesce(q.queue, o.queue) AS queue,
+       {final_columns}
+FROM q FULL OUTER JOIN o ON o.date = q.date AND o.queue = q.queue
 ORDER BY 1, 2"""
 
 

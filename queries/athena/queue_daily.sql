@@ -56,15 +56,22 @@ scan AS (
     FROM bounds b
 ),
 queued AS (
-    SELECT CAST(at_timezone(with_timezone(c.queue_enqueue_timestamp, 'UTC'), s.tz) AS date) AS date,
+    SELECT CAST(at_timezone(with_timezone(coalesce(c.queue_enqueue_timestamp, c.agent_connected_to_agent_timestamp), 'UTC'), s.tz) AS date) AS date,
            CASE WHEN s.all_queues THEN NULL ELSE c.queue_name END AS queue,
            CASE WHEN s.by_channel THEN c.channel END AS channel,
            CASE WHEN c.queue_duration BETWEEN 0 AND 31622400 THEN c.queue_duration END AS d,
-           c.agent_connected_to_agent_timestamp IS NOT NULL AS handled,
+           c.queue_enqueue_timestamp IS NOT NULL AS queued,
+           c.queue_enqueue_timestamp IS NOT NULL
+             AND c.agent_connected_to_agent_timestamp IS NOT NULL AS handled,
+           c.queue_enqueue_timestamp IS NULL
+             AND c.initiation_method = 'OUTBOUND' AS handled_outbound,
            c.next_contact_id,
-           c.transfer_completed_timestamp IS NOT NULL AS transferred_out,
-           c.initiation_method IN ('TRANSFER', 'QUEUE_TRANSFER') AS transferred_in,
-           c.agent_connected_to_agent_timestamp IS NOT NULL
+           c.queue_enqueue_timestamp IS NOT NULL
+             AND c.transfer_completed_timestamp IS NOT NULL AS transferred_out,
+           c.queue_enqueue_timestamp IS NOT NULL
+             AND c.initiation_method IN ('TRANSFER', 'QUEUE_TRANSFER') AS transferred_in,
+           c.queue_enqueue_timestamp IS NOT NULL
+             AND c.agent_connected_to_agent_timestamp IS NOT NULL
              AND c.initiation_method IS DISTINCT FROM 'OUTBOUND' AS handled_incoming,
            c.next_contact_id IS NULL
              AND c.transfer_completed_timestamp IS NULL
@@ -82,7 +89,11 @@ queued AS (
     FROM contacts c
     CROSS JOIN scan s
     WHERE c.dt BETWEEN s.dt_scan_from AND s.dt_to
-      AND c.queue_enqueue_timestamp IS NOT NULL
+      -- queued, or an outbound contact an agent took under a queue it names (never enqueued:
+      -- it counts only in contacts_handled_outbound, on the day of its agent connection)
+      AND (c.queue_enqueue_timestamp IS NOT NULL
+           OR (c.initiation_method = 'OUTBOUND' AND c.queue_name IS NOT NULL
+               AND c.agent_connected_to_agent_timestamp IS NOT NULL))
 ),
 -- Contacts begun by a callback (newest version), from the day before the window to 7 days
 -- after it: an unhandled contact whose NextContactId is one of them requested a callback.
@@ -95,10 +106,10 @@ callback_legs AS (
 ),
 classified AS (
     SELECT q.*,
-           NOT q.handled AND l.contact_id IS NOT NULL AS callback_requested,
-           NOT q.handled AND q.no_follow_up AS abandoned,
+           q.queued AND NOT q.handled AND l.contact_id IS NOT NULL AS callback_requested,
+           q.queued AND NOT q.handled AND q.no_follow_up AS abandoned,
            q.handled AND NOT q.no_follow_up AS transferred_out_by_agent,
-           NOT q.handled AND q.next_contact_id IS NOT NULL
+           q.queued AND NOT q.handled AND q.next_contact_id IS NOT NULL
              AND l.contact_id IS NULL AS transferred_out_from_queue
     FROM queued q
     LEFT JOIN callback_legs l ON l.contact_id = q.next_contact_id
@@ -115,16 +126,17 @@ SELECT date,
        queue,
        channel,
        threshold_s,
-       count(*) AS contacts_queued,
+       count(*) FILTER (WHERE queued) AS contacts_queued,
        count(*) FILTER (WHERE handled) AS contacts_handled,
        count(*) FILTER (WHERE handled_incoming) AS contacts_handled_incoming,
+       count(*) FILTER (WHERE handled_outbound) AS contacts_handled_outbound,
        count(*) FILTER (WHERE abandoned) AS contacts_abandoned,
-       CAST(round(100 * CAST(count(*) FILTER (WHERE abandoned) AS double) / count(*), 3) AS DECIMAL(10, 3)) AS abandonment_rate_pct,
+       CAST(round(100 * CAST(count(*) FILTER (WHERE abandoned) AS double) / nullif(count(*) FILTER (WHERE queued), 0), 3) AS DECIMAL(10, 3)) AS abandonment_rate_pct,
        CAST(round(avg(d) FILTER (WHERE handled), 3) AS DECIMAL(18, 3)) AS avg_queue_answer_time_s,
        CAST(round(avg(d) FILTER (WHERE abandoned), 3) AS DECIMAL(18, 3)) AS avg_queue_abandon_time_s,
-       max(d) AS max_queued_time_s,
-       CAST(round(100 * CAST(count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) AS double) / count(*), 3) AS DECIMAL(10, 3)) AS service_level_pct,
-       CAST(round(100 * CAST(count(*) FILTER (WHERE handled AND within) AS double) / count(*), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
+       max(d) FILTER (WHERE queued) AS max_queued_time_s,
+       CAST(round(100 * CAST(count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) AS double) / nullif(count(*) FILTER (WHERE queued), 0), 3) AS DECIMAL(10, 3)) AS service_level_pct,
+       CAST(round(100 * CAST(count(*) FILTER (WHERE handled AND within) AS double) / nullif(count(*) FILTER (WHERE queued), 0), 3) AS DECIMAL(10, 3)) AS answered_within_pct,
        count(*) FILTER (WHERE handled AND within) AS contacts_answered_in,
        count(*) FILTER (WHERE abandoned AND within) AS contacts_abandoned_in,
        count(*) FILTER (WHERE (handled OR abandoned OR callback_requested) AND within) AS contacts_removed_from_queue_in,
@@ -140,7 +152,7 @@ SELECT date,
        count(*) FILTER (WHERE transferred_out_from_queue) AS contacts_transferred_out_from_queue,
        count(*) FILTER (WHERE transferred_in) AS contacts_transferred_in,
        count(*) FILTER (WHERE callback_requested) AS contacts_callback_requested,
-       sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) AS agent_non_response,
+       coalesce(sum(greatest(attempts - CASE WHEN handled THEN 1 ELSE 0 END, 0)) FILTER (WHERE queued), 0) AS agent_non_response,
        coalesce(sum(d) FILTER (WHERE handled), 0) AS sum_queue_answer_time_s,
        coalesce(sum(d) FILTER (WHERE abandoned), 0) AS sum_queue_abandon_time_s,
        coalesce(sum(interaction + hold + acw + pause) FILTER (WHERE handled), 0) AS sum_handle_time_s

@@ -224,7 +224,8 @@ async fn report_views_match_the_hand_computed_tables() {
     let queues = engine
         .query(
             "SELECT s.date, s.queue, s.contacts_queued, s.contacts_handled,
-                    s.contacts_handled_incoming, s.contacts_abandoned, s.abandonment_rate_pct, s.avg_queue_answer_time_s,
+                    s.contacts_handled_incoming, s.contacts_handled_outbound,
+                    s.contacts_abandoned, s.abandonment_rate_pct, s.avg_queue_answer_time_s,
                     s.avg_queue_abandon_time_s, s.max_queued_time_s,
                     s.service_level_pct AS service_level_20_pct,
                     m.service_level_pct AS service_level_60_pct,
