@@ -444,3 +444,38 @@ def test_an_outbound_call_counts_under_its_queue_by_its_agent_connection(tmp_pat
     assert list(wide) == [(r["date"], r["queue"]) for r in rows]
     for expected in rows:
         assert_same_cells(wide[(expected["date"], expected["queue"])], expected)
+
+
+def test_a_chat_and_voice_calls_in_one_queue_keep_their_own_averages(tmp_path):
+    """Fixture 09's chat moved into Support beside the voice calls 1101 and 1502 (Tokyo 03-04),
+    worked out by hand: per channel, chat D 33 / AHT 460 and voice D 95, 50 / AHT 170, 105;
+    per queue the averages mix them."""
+    import json
+
+    lines = []
+    for name in ("09-chat.ndjson", "11-missed-offers.ndjson", "15-crossing-midnight.ndjson"):
+        lines += (REPO / "fixtures" / "ctr" / name).read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for record in records:
+        if record["Channel"] == "CHAT":
+            record["Queue"]["Name"] = "Support"
+    source = tmp_path / "mixed.ndjson"
+    source.write_text("".join(json.dumps(r) + "\n" for r in records))
+    lake = tmp_path / "lake"
+    ingest([source], lake)
+    day = ["--lake", lake, "--date", "2026-03-04", "--tz", "Asia/Tokyo", "--format", "csv"]
+    columns = ("contacts_queued", "avg_queue_answer_time_s", "avg_handle_time_s",
+               "service_level_60_pct")
+    per_channel = csv_rows(run_ctrlake("report", "queues", *day, "--group-by", "queue,channel")
+                           .stdout.decode())
+    assert [(r["queue"], r["channel"], *(r[c] for c in columns)) for r in per_channel] == [
+        ("Support", "CHAT", "1", "33.000", "460.000", "100.000"),
+        ("Support", "VOICE", "2", "72.500", "137.500", "50.000"),
+    ]
+    per_queue = csv_rows(run_ctrlake("report", "queues", *day).stdout.decode())
+    assert [(r["queue"], *(r[c] for c in columns)) for r in per_queue] == [
+        ("Support", "3", "59.333", "245.000", "66.667")]
+    by_channel = csv_rows(run_ctrlake("report", "queues", *day, "--group-by", "channel")
+                          .stdout.decode())
+    assert [(r["channel"], r["contacts_queued"]) for r in by_channel] == [("CHAT", "1"),
+                                                                          ("VOICE", "2")]

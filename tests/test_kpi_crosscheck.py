@@ -73,7 +73,7 @@ def contacts_cte(lake, dt_range: tuple[_dt.date, _dt.date] | None = None) -> str
         where = (f"WHERE dt BETWEEN DATE {_lit(dt_range[0].isoformat())} "
                  f"AND DATE {_lit(dt_range[1].isoformat())}")
     return f"""c AS (
-  SELECT contact_id, next_contact_id, initiation_method, queue_name,
+  SELECT contact_id, next_contact_id, initiation_method, queue_name, channel,
          queue_enqueue_timestamp AS enq, queue_dequeue_timestamp AS deq, queue_duration AS d,
          agent_username, agent_connected_to_agent_timestamp AS conn,
          agent_interaction_duration AS ait, agent_customer_hold_duration AS hold,
@@ -90,8 +90,13 @@ def contacts_cte(lake, dt_range: tuple[_dt.date, _dt.date] | None = None) -> str
 )"""
 
 
-def _queued_flags_cte(enq_from: str, enq_to: str) -> str:
-    """`f`: queued contacts enqueued in [enq_from, enq_to) with their per-contact KPI terms."""
+def _channel_filter(channel: str | None, alias: str = "c.") -> str:
+    return "" if channel is None else f" AND {alias}channel = {_lit(channel)}"
+
+
+def _queued_flags_cte(enq_from: str, enq_to: str, channel: str | None = None) -> str:
+    """`f`: queued contacts enqueued in [enq_from, enq_to) with their per-contact KPI terms
+    (of one channel only, when given)."""
     return f"""f AS (
   SELECT c.queue_name AS queue, c.enq, c.d,
          c.conn IS NOT NULL AS handled,
@@ -111,7 +116,7 @@ def _queued_flags_cte(enq_from: str, enq_to: str) -> str:
          c.conn IS NOT NULL AND c.initiation_method <> 'OUTBOUND' AS incoming,
          greatest(0, coalesce(c.att, 0) - CASE WHEN c.conn IS NOT NULL THEN 1 ELSE 0 END) AS nr
   FROM c LEFT JOIN c AS n ON n.contact_id = c.next_contact_id
-  WHERE c.enq IS NOT NULL AND c.enq >= {enq_from} AND c.enq < {enq_to}
+  WHERE c.enq IS NOT NULL AND c.enq >= {enq_from} AND c.enq < {enq_to}{_channel_filter(channel)}
 )"""
 
 
@@ -184,7 +189,8 @@ def queue_metric_columns(sl=DEFAULT_SL, inclusive=False) -> list[tuple[str, str]
     return cols
 
 
-def queue_daily_sql(lake, tz, first, last, sl=DEFAULT_SL, inclusive=False, dt_range=None) -> str:
+def queue_daily_sql(lake, tz, first, last, sl=DEFAULT_SL, inclusive=False, dt_range=None,
+                    channel=None) -> str:
     start, end = _window(tz, first, last)
     columns = queue_metric_columns(sl, inclusive)
     metrics = ",\n       ".join(f"{expr} AS {name}" for name, expr in columns)
@@ -200,7 +206,7 @@ def queue_daily_sql(lake, tz, first, last, sl=DEFAULT_SL, inclusive=False, dt_ra
     final_columns = ",\n       ".join(final)
     tzl = _lit(tz)
     return f"""WITH {contacts_cte(lake, dt_range)},
-{_queued_flags_cte(start, end)},
+{_queued_flags_cte(start, end, channel)},
 q AS (
   SELECT strftime(timezone({tzl}, enq), '%Y-%m-%d') AS date, queue,
          {metrics}
@@ -211,7 +217,7 @@ o AS (
   SELECT strftime(timezone({tzl}, conn), '%Y-%m-%d') AS date, queue_name AS queue, count(*) AS n
   FROM c
   WHERE enq IS NULL AND initiation_method = 'OUTBOUND' AND queue_name IS NOT NULL
-    AND conn IS NOT NULL AND conn >= {start} AND conn < {end}
+    AND conn IS NOT NULL AND conn >= {start} AND conn < {end}{_channel_filter(channel, "")}
   GROUP BY 1, 2
 )
 SELECT coalesce(q.date, o.date) AS date, coalesce(q.queue, o.queue) AS queue,
@@ -660,6 +666,29 @@ if pytest is not None:
         proc = run_ctrlake(*args)
         header, rows = run_duckdb(queue_daily_sql(day_lake, tz, first, last, inclusive=inclusive))
         _check(proc, header, rows, f"report queues {tz} {first}..{last} {'<=' if inclusive else '<'}")
+
+    def test_grouping_by_channel_equals_filtering_by_channel(day_lake):
+        """Each channel's rows of `report queues --group-by queue,channel` are the cross-check
+        SQL run on that channel's contacts alone: voice and chat are never averaged together."""
+        tz = "Asia/Tokyo"
+        first, last = _data_window(day_lake, tz)
+        proc = run_ctrlake("report", "queues", "--lake", day_lake, *_window_args(first, last),
+                           "--tz", tz, "--group-by", "queue,channel", "--format", "csv")
+        grouped = list(csv.reader(io.StringIO(proc.stdout.decode())))
+        header, body = grouped[0], grouped[1:]
+        at = header.index("channel")
+        channels = sorted({row[at] for row in body})
+        assert {"VOICE", "CHAT", "TASK"} <= set(channels), channels
+        for channel in channels:
+            out = io.StringIO()
+            writer = csv.writer(out, lineterminator="\n")
+            writer.writerow(header[:at] + header[at + 1:])
+            writer.writerows(r[:at] + r[at + 1:] for r in body if r[at] == channel)
+            duck_header, rows = run_duckdb(queue_daily_sql(day_lake, tz, first, last,
+                                                           channel=channel))
+            assert rows, channel
+            problems = compare_report(out.getvalue(), duck_header, rows, keys=2)
+            assert not problems, f"{channel}: " + "\n".join(problems)
 
     def test_report_queues_custom_thresholds_match_duckdb(day_lake):
         tz, sl = "Asia/Tokyo", (10, 30, 120)
