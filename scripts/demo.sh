@@ -28,3 +28,6 @@ echo "== agent KPIs, 2026-03-02 (Asia/Tokyo) =="
 echo
 echo "== agent activity from the agent event stream, 2026-03-02 (Asia/Tokyo) =="
 "$ctrlake" report agent-activity --lake lake --date 2026-03-02 --tz Asia/Tokyo
+echo
+"$ctrlake" report html --lake lake --date 2026-03-07 --tz Asia/Tokyo --out report.html
+echo "== the nightly page for 2026-03-07 (Asia/Tokyo): $(pwd)/report.html (open it in a browser) =="
