@@ -122,9 +122,11 @@ struct ContactsArgs {
 
 #[derive(Subcommand)]
 enum ReportKind {
-    /// Per local day and queue: queued, handled, abandoned, ASA, service level, AHT, ...
+    /// Per local day and queue (or channel, or the whole center): queued, handled, abandoned,
+    /// ASA, service level, AHT, transfers, ... and the counts and sums behind them.
     Queues(QueueReportArgs),
-    /// Per local day and agent: handled, AHT, hold, after-contact work, missed offers.
+    /// Per local day and agent (or routing profile or hierarchy group): handled, AHT, hold,
+    /// after-contact work, pause, missed offers.
     Agents(AgentGroupedArgs),
     /// Per local interval and queue: the queue KPIs plus peak waiting at 1-second resolution.
     Intervals(IntervalReportArgs),
