@@ -17,11 +17,10 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{Context, Result, bail};
-use arrow_array::{Array, Float64Array};
-use arrow_cast::cast::cast;
+use anyhow::{Result, bail};
+use arrow_array::Array;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
-use ctrlake_query::render::{DataType, RecordBatch};
+use ctrlake_query::render::RecordBatch;
 use ctrlake_query::{KpiEngine, QueueReportOptions, ReportWindow};
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -105,17 +104,7 @@ impl Rows {
         let options = FormatOptions::default();
         for (name, array) in columns.iter().zip(batch.columns()) {
             let formatter = ArrayFormatter::try_new(array.as_ref(), &options)?;
-            let numbers = if array.data_type().is_numeric() {
-                let numbers = cast(array.as_ref(), &DataType::Float64)?;
-                let numbers = numbers
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .context("a numeric column did not cast to f64")?
-                    .clone();
-                Some(numbers)
-            } else {
-                None
-            };
+            let numbers = ctrlake_query::render::numbers(array.as_ref())?;
             for (index, row) in rows.iter_mut().enumerate() {
                 let cell = if array.is_null(index) {
                     Cell::default()
@@ -239,6 +228,19 @@ struct PageCell {
     /// The CSV's text of the value (empty for null).
     value: String,
     shown: String,
+}
+
+impl PageCell {
+    /// A report's cell on the page under `column`, shown as a `kind` of value reads.
+    fn of(column: String, kind: Kind, cell: Option<&Cell>) -> Self {
+        Self {
+            column,
+            value: cell.and_then(|c| c.text.clone()).unwrap_or_default(),
+            shown: cell
+                .and_then(|c| c.number)
+                .map_or_else(String::new, |n| kind.show(n)),
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -561,17 +563,16 @@ fn queue_table(day: &Day, center_peak: Option<&(f64, String)>, words: &Words) ->
         columns
             .iter()
             .map(|column| {
-                let (value, number) = if column == "peak_waiting" {
+                let kind = Kind::of(column);
+                if column == "peak_waiting" {
                     let peak = peak.unwrap_or(0.0);
-                    (format!("{peak}"), Some(peak))
+                    let cell = Cell {
+                        text: Some(format!("{peak}")),
+                        number: Some(peak),
+                    };
+                    PageCell::of(column.clone(), kind, Some(&cell))
                 } else {
-                    let cell = row.get(column).cloned().unwrap_or_default();
-                    (cell.text.unwrap_or_default(), cell.number)
-                };
-                PageCell {
-                    column: column.clone(),
-                    shown: number.map_or_else(String::new, |n| Kind::of(column).show(n)),
-                    value,
+                    PageCell::of(column.clone(), kind, row.get(column))
                 }
             })
             .collect()
@@ -636,14 +637,12 @@ fn week_over_week_table(day: &Day, words: &Words) -> PageTable {
             let kind = Kind::of(metric);
             let now_value = now.and_then(|row| Rows::number(row, metric));
             let before_value = before.and_then(|row| Rows::number(row, metric));
-            for (suffix, row, value) in
-                [("", now, now_value), (":week_before", before, before_value)]
-            {
-                cells.push(PageCell {
-                    column: format!("{metric}{suffix}"),
-                    value: row.map_or("", |row| Rows::text(row, metric)).to_owned(),
-                    shown: value.map_or_else(String::new, |v| kind.show(v)),
-                });
+            for (suffix, row) in [("", now), (":week_before", before)] {
+                cells.push(PageCell::of(
+                    format!("{metric}{suffix}"),
+                    kind,
+                    row.and_then(|row| row.get(metric)),
+                ));
             }
             let change = match (now_value, before_value) {
                 (Some(now), Some(before)) => kind.change(now, before),
@@ -765,7 +764,7 @@ fn interval_grid(window: &ReportWindow, minutes: u32) -> Vec<String> {
     let mut at = start;
     while at < end {
         if let Some(time) = window.tz.timestamp_millis_opt(at).single() {
-            grid.push(time.format("%Y-%m-%dT%H:%M:%S%:z").to_string());
+            grid.push(time.format(ctrlake_query::udf::LOCAL_SECONDS).to_string());
         }
         at += step;
     }
@@ -913,12 +912,7 @@ fn agent_tables(agents: &Rows, words: &Words) -> Vec<PageTable> {
                 total: false,
                 cells: columns
                     .iter()
-                    .map(|c| PageCell {
-                        column: c.clone(),
-                        value: Rows::text(row, c).to_owned(),
-                        shown: Rows::number(row, c)
-                            .map_or_else(String::new, |n| Kind::of(c).show(n)),
-                    })
+                    .map(|c| PageCell::of(c.clone(), Kind::of(c), row.get(c)))
                     .collect(),
             })
             .collect(),

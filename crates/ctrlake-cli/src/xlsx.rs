@@ -7,8 +7,7 @@
 //! most 1,048,576 rows: a larger result is refused before anything is written.
 
 use anyhow::{Result, bail};
-use arrow_array::{Array, Float64Array};
-use arrow_cast::cast::cast;
+use arrow_array::Array;
 use arrow_cast::display::{ArrayFormatter, FormatOptions};
 use ctrlake_query::render::{DataType, RecordBatch};
 use rust_xlsxwriter::{Format, Workbook};
@@ -43,12 +42,7 @@ pub fn workbook(batches: &[RecordBatch]) -> Result<Vec<u8>> {
         for (column, array) in batch.columns().iter().enumerate() {
             let column = column as u16;
             let data_type = array.data_type();
-            if data_type.is_numeric() {
-                let numbers = cast(array.as_ref(), &DataType::Float64)?;
-                let numbers = numbers
-                    .as_any()
-                    .downcast_ref::<Float64Array>()
-                    .ok_or_else(|| anyhow::anyhow!("a numeric column did not cast to f64"))?;
+            if let Some(numbers) = ctrlake_query::render::numbers(array.as_ref())? {
                 let decimal = matches!(
                     data_type,
                     DataType::Decimal128(_, s) | DataType::Decimal256(_, s) if *s > 0

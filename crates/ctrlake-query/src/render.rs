@@ -8,13 +8,27 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use datafusion::arrow::array::{ArrayRef, StringBuilder};
+use datafusion::arrow::array::{Array, ArrayRef, Float64Array, StringBuilder};
 use datafusion::arrow::datatypes::{Field, FieldRef, Schema};
 
 pub use datafusion::arrow::datatypes::DataType;
 pub use datafusion::arrow::record_batch::RecordBatch;
 
 use crate::QueryError;
+
+/// A numeric column's values as `f64` (what a spreadsheet or a chart takes), `None` for a
+/// column of another type.
+pub fn numbers(array: &dyn Array) -> Result<Option<Float64Array>, QueryError> {
+    if !array.data_type().is_numeric() {
+        return Ok(None);
+    }
+    let numbers = datafusion::arrow::compute::cast(array, &DataType::Float64)?;
+    let numbers = numbers
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .ok_or_else(|| QueryError::Invalid("a numeric column did not cast to f64".to_owned()))?;
+    Ok(Some(numbers.clone()))
+}
 
 /// Output formats of the report, contacts and sql commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -110,12 +110,16 @@ impl LocalIntervals {
         let text = self
             .offsets
             .local_time(start)?
-            .format("%Y-%m-%dT%H:%M:%S%:z")
+            .format(LOCAL_SECONDS)
             .to_string();
         self.last = Some((start, text.clone()));
         Some(text)
     }
 }
+
+/// How a local time to the second is written (`2026-03-02T09:15:00+09:00`): interval starts,
+/// timestamps without milliseconds, and whatever must match them (the HTML page's chart axis).
+pub const LOCAL_SECONDS: &str = "%Y-%m-%dT%H:%M:%S%:z";
 
 /// Parses an IANA time zone name, with an error that lists what is expected.
 pub fn parse_time_zone(name: &str) -> std::result::Result<Tz, String> {
@@ -257,7 +261,7 @@ impl ScalarUDFImpl for LocalTimestamp {
         Ok(strings_from(&times, 29, |ms| {
             let local = offsets.local_time(ms)?;
             let format = if ms.rem_euclid(1000) == 0 {
-                "%Y-%m-%dT%H:%M:%S%:z"
+                LOCAL_SECONDS
             } else {
                 "%Y-%m-%dT%H:%M:%S%.3f%:z"
             };
@@ -351,7 +355,7 @@ mod tests {
             + i64::from(local.second()) * 1000
             + i64::from(local.timestamp_subsec_millis());
         let start = DateTime::from_timestamp_millis(ms - back)?.with_timezone(&tz);
-        Some(start.format("%Y-%m-%dT%H:%M:%S%:z").to_string())
+        Some(start.format(LOCAL_SECONDS).to_string())
     }
 
     #[test]
